@@ -1,0 +1,54 @@
+# nodetriage — build, run, test.
+#
+#   make run    build and run `nodetriage check` on this machine (prints the report)
+#   make test   install what is missing, then run every test (real components included)
+#
+# The journal reader uses cgo (go-systemd's sdjournal dlopens libsystemd), so
+# everything is built with CGO_ENABLED=1.
+
+SHELL       := /bin/bash
+GO          ?= go
+export CGO_ENABLED := 1
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN         := _output/nodetriage
+FUZZTIME    ?= 10s
+TEST_TIMEOUT ?= 60m
+RUN_ARGS    ?= --host-root / --since 1h
+
+.PHONY: all build run test test-unit deps kube-binaries lint fuzz fuzz-long bench clean
+
+all: build
+
+build:
+	@mkdir -p _output
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nodetriage
+
+# Exit code 1 means "problems found" — the report ran fine, so make succeeds.
+run: build
+	@./$(BIN) check $(RUN_ARGS); rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
+
+deps:
+	./hack/install-deps.sh
+
+kube-binaries:
+	./hack/build-kube.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps kube-binaries lint
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	./hack/fuzz.sh $(FUZZTIME)
+
+# Longer fuzzing, one target at a time.
+fuzz-long:
+	./hack/fuzz.sh 5m
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf _output
