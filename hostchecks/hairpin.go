@@ -143,7 +143,7 @@ func (c *hairpinCheck) Check(ctx context.Context) ([]probes.Finding, error) {
 		return nil, err
 	}
 	if len(expected) == 0 {
-		return nil, fmt.Errorf("bridges %s exist but no CNI bridge config in %s (and no dockershim-era kubelet) says how they should be set up: %w",
+		return nil, fmt.Errorf("found bridges (%s), but no CNI bridge config in %s (and no dockershim-era kubelet) says how they should be set up: %w",
 			strings.Join(bridges, ", "), c.cfg.CNIConfDir, probes.ErrNotApplicable)
 	}
 	findings := []probes.Finding{}
@@ -377,7 +377,7 @@ func (c *hairpinCheck) inspect(ctx context.Context, exp hairpinExpectation, now 
 			Severity:  probes.SeverityWarning,
 			Message: fmt.Sprintf("bridge %s with %d ports is not promiscuous (flags %#x), expected by %s: hairpin traffic to Services is dropped",
 				exp.bridge, len(ports), flags, strings.Join(exp.sources, "; ")),
-			Remedy:   fmt.Sprintf("Turn it on now: `ip link set %s promisc on` (the bridge plugin sets it again on each pod start; if something keeps turning it off, find it with `ip monitor link dev %s`).", exp.bridge, exp.bridge),
+			Remedy:   fmt.Sprintf("Turn it on now: `ip link set %s promisc on` (the bridge plugin sets it again on each pod start; if something keeps turning it off, watch for it with `ip monitor link`).", exp.bridge),
 			Evidence: ev(),
 			Subject:  exp.bridge,
 			Time:     now,
@@ -394,7 +394,7 @@ func hairpinRemedy(exp hairpinExpectation) string {
 	case exp.cniFile != "":
 		return "Set `\"hairpinMode\": true` in the bridge plugin of " + exp.cniFile + " and recreate the pods on this node (`kubectl delete pod` them). " + now
 	default:
-		return now + " The kubelet (dockershim) sets hairpin mode when a container starts; recreate the pods on this node (`kubectl delete pod` them) and check the kubelet log for \"hairpin\" errors."
+		return now + " dockershim (or cri-dockerd) sets hairpin mode when a container starts; recreate the pods on this node (`kubectl delete pod` them) and check the kubelet log for \"hairpin\" errors."
 	}
 }
 

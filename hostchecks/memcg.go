@@ -159,14 +159,14 @@ func (c *memcgCheck) Check(ctx context.Context) ([]probes.Finding, error) {
 
 	var triggers []string
 	if counts.dying >= c.cfg.DyingThreshold {
-		triggers = append(triggers, fmt.Sprintf("at least %d dying", c.cfg.DyingThreshold))
+		triggers = append(triggers, fmt.Sprintf("%d dying", c.cfg.DyingThreshold))
 	}
 	if counts.dying >= c.cfg.RatioMinDying && counts.live > 0 &&
 		float64(counts.dying) >= c.cfg.DyingPerLiveRatio*float64(counts.live) {
 		triggers = append(triggers, fmt.Sprintf("%s dying per live memcg", strconv.FormatFloat(c.cfg.DyingPerLiveRatio, 'f', -1, 64)))
 	}
 	if idUsePercent >= c.cfg.IDLimitPercent {
-		triggers = append(triggers, fmt.Sprintf("%s%% of the %d memcg IDs in use", strconv.FormatFloat(c.cfg.IDLimitPercent, 'f', -1, 64), memcgIDLimit))
+		triggers = append(triggers, fmt.Sprintf("%s%% of the memcg IDs in use", strconv.FormatFloat(c.cfg.IDLimitPercent, 'f', -1, 64)))
 	}
 	c.env.Logger.Debug("memory cgroups counted", "mode", counts.mode, "live", counts.live, "dying", counts.dying)
 	if len(triggers) == 0 {
@@ -186,7 +186,7 @@ func (c *memcgCheck) Check(ctx context.Context) ([]probes.Finding, error) {
 	// Counts move by a few every run while pods come and go; the message
 	// rounds them (exact values are in the evidence) so an unchanged fault
 	// does not rewrite the condition on every run.
-	msg := fmt.Sprintf("%s dying memory cgroups held by the kernel next to %s live ones (cgroup %s; %s of %d memcg IDs used): crossed %s",
+	msg := fmt.Sprintf("%s dying memory cgroups held by the kernel next to %s live ones (cgroup %s, %s of the %d memcg IDs in use); over the limit of %s",
 		memcgRoughCount(counts.dying), memcgRoughCount(counts.live), counts.mode,
 		memcgRoughCount(total), memcgIDLimit, strings.Join(triggers, ", "))
 	return []probes.Finding{{
