@@ -195,7 +195,7 @@ func (c *conntrackCheck) nearFull(paths conntrackPaths, count, limit uint64, now
 		// The whole percent changes slowly; the exact count is evidence.
 		Message: fmt.Sprintf("conntrack table is %d%% full (nf_conntrack_max %d, threshold %s%%); when it fills the kernel drops new connections",
 			int(usedPercent), limit, strconv.FormatFloat(c.cfg.NearFullPercent, 'f', -1, 64)),
-		Remedy: conntrackTableRemedy(limit),
+		Remedy: conntrackTableRemedy(paths.max, limit),
 		Evidence: map[string]string{
 			"countPath":   paths.count,
 			"maxPath":     paths.max,
@@ -247,7 +247,7 @@ func (c *conntrackCheck) tableFull(paths conntrackPaths, limit uint64, now time.
 		Severity:  probes.SeverityProblem,
 		Message: fmt.Sprintf("conntrack table is full: the kernel dropped or evicted connections since the previous check (drop and early_drop rising in %s; nf_conntrack_max %d)",
 			paths.stat, limit),
-		Remedy: conntrackTableRemedy(limit),
+		Remedy: conntrackTableRemedy(paths.max, limit),
 		Evidence: map[string]string{
 			"statPath":       paths.stat,
 			"dropDelta":      strconv.FormatUint(dropDelta, 10),
@@ -299,9 +299,12 @@ func (c *conntrackCheck) binaryMissing(ctx context.Context, now time.Time) (prob
 	}, true
 }
 
-func conntrackTableRemedy(limit uint64) string {
-	return fmt.Sprintf("Raise the limit: `sysctl -w net.netfilter.nf_conntrack_max=%d` and persist it in /etc/sysctl.d/; kube-proxy resets it at start to conntrack.maxPerCore × CPUs, so raise `conntrack.maxPerCore` in the kube-proxy config too. Find the top talkers: `conntrack -L 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i ~ /^src=/){print $i; break}}' | sort | uniq -c | sort -rn | head`.",
-		2*limit)
+// conntrackTableRemedy names the sysctl behind maxPath
+// (/proc/sys/net/netfilter/nf_conntrack_max → net.netfilter.nf_conntrack_max).
+func conntrackTableRemedy(maxPath string, limit uint64) string {
+	sysctl := strings.ReplaceAll(strings.TrimPrefix(maxPath, "/proc/sys/"), "/", ".")
+	return fmt.Sprintf("Raise the limit: `sysctl -w %s=%d` and persist it in /etc/sysctl.d/; kube-proxy sets it at start to conntrack.maxPerCore × CPUs, so raise `conntrack.maxPerCore` in the kube-proxy config too. Find the top talkers: `conntrack -L 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i ~ /^src=/){print $i; break}}' | sort | uniq -c | sort -rn | head`.",
+		sysctl, 2*limit)
 }
 
 func conntrackReadUint(host probes.FS, name string) (uint64, error) {
