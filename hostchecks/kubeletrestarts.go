@@ -227,14 +227,14 @@ func (c *kubeletRestartsCheck) finding(unit string, n uint32, rise int, since ti
 		// The rise and NRestarts grow with every restart; the message keeps
 		// to the threshold so a continuing loop is one condition write.
 		Message: fmt.Sprintf("%s is in a restart loop: systemd restarted it automatically %d or more times within %s",
-			unit, c.cfg.MinRestarts, c.window),
+			unit, c.cfg.MinRestarts, c.cfg.Window),
 		Remedy: remedy,
 		Evidence: map[string]string{
 			"unit":           unit,
 			"nRestarts":      strconv.FormatUint(uint64(n), 10),
 			"restartsRise":   strconv.Itoa(rise),
 			"riseSince":      since.UTC().Format(time.RFC3339),
-			"window":         c.window.String(),
+			"window":         c.cfg.Window,
 			"dbusSocketPath": socket,
 		},
 		Subject: unit,

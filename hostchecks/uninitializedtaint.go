@@ -61,8 +61,9 @@ func UninitializedTaintSpec() probes.Spec {
 }
 
 type uninitializedTaintCheck struct {
-	env   probes.Env
-	after time.Duration
+	env      probes.Env
+	after    time.Duration
+	afterRaw string // as configured, for messages: "10m", not "10m0s"
 }
 
 func newUninitializedTaintCheck(env probes.Env) (probes.Check, error) {
@@ -74,7 +75,7 @@ func newUninitializedTaintCheck(env probes.Env) (probes.Check, error) {
 	if err != nil || after <= 0 {
 		return nil, env.Settings.Fieldf("after", "must be a positive duration like 10m, got %q", cfg.After)
 	}
-	return &uninitializedTaintCheck{env: env, after: after}, nil
+	return &uninitializedTaintCheck{env: env, after: after, afterRaw: cfg.After}, nil
 }
 
 func (c *uninitializedTaintCheck) Check(context.Context) ([]probes.Finding, error) {
@@ -95,6 +96,15 @@ func (c *uninitializedTaintCheck) Check(context.Context) ([]probes.Finding, erro
 		if created.IsZero() || age <= c.after {
 			return []probes.Finding{}, nil
 		}
+		ev := map[string]string{
+			"node":              node.Name,
+			"creationTimestamp": created.UTC().Format(time.RFC3339),
+			"taint":             uninitializedTaintKey + ":" + string(taint.Effect),
+			"age":               age.Truncate(time.Minute).String(),
+		}
+		if node.Spec.ProviderID != "" {
+			ev["providerID"] = node.Spec.ProviderID
+		}
 		return []probes.Finding{{
 			Check:    UninitializedTaintCheckName,
 			Reason:   ReasonNodeUninitializedTaint,
@@ -102,18 +112,12 @@ func (c *uninitializedTaintCheck) Check(context.Context) ([]probes.Finding, erro
 			// The node's creation time is fixed; its age would change the
 			// message on every run, so it stays in the evidence.
 			Message: fmt.Sprintf("node %s, created %s, still carries the taint %s:%s more than %s later: the cloud-controller-manager has not initialised it, so pods without a toleration stay Pending",
-				node.Name, created.UTC().Format(time.RFC3339), uninitializedTaintKey, taint.Effect, c.after),
+				node.Name, created.UTC().Format(time.RFC3339), uninitializedTaintKey, taint.Effect, c.afterRaw),
 			Remedy: fmt.Sprintf("Check the cloud-controller-manager: `kubectl -n kube-system get pods -l component=cloud-controller-manager -o wide` and its logs (`kubectl -n kube-system logs -l component=cloud-controller-manager`); a kubelet started with --cloud-provider=external needs a running CCM for its cloud. Only if no cloud provider is intended, remove the taint: `kubectl taint node %s %s-` (and drop --cloud-provider=external from the kubelet).",
 				node.Name, uninitializedTaintKey),
-			Evidence: map[string]string{
-				"node":              node.Name,
-				"creationTimestamp": created.UTC().Format(time.RFC3339),
-				"taint":             uninitializedTaintKey + ":" + string(taint.Effect),
-				"age":               age.Truncate(time.Minute).String(),
-				"providerID":        node.Spec.ProviderID,
-			},
-			Subject: node.Name,
-			Time:    now,
+			Evidence: ev,
+			Subject:  node.Name,
+			Time:     now,
 		}}, nil
 	}
 	return []probes.Finding{}, nil
