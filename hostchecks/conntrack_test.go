@@ -455,3 +455,19 @@ func TestConntrackRealBinaryUnderFixtureRoot(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseConntrackStat parses a 64-CPU /proc/net/stat/nf_conntrack.
+func BenchmarkParseConntrackStat(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(conntrackTestNewHeader)
+	for range 64 {
+		sb.WriteString("0003a5f1  00000003 00000000 00000000 00000011 00000000 00000000 00000002 00000000 00000001 000004b0 00000320 00000000  00000000 00000000 00000000 00000005\n")
+	}
+	data := sb.String()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := parseConntrackStat(strings.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

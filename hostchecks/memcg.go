@@ -119,7 +119,7 @@ func MemcgSpec() probes.Spec {
 			Reason:    ReasonDyingMemoryCgroup,
 			Condition: MemcgCondition,
 			Severity:  probes.SeverityWarning,
-			Summary:   "removed memory cgroups pile up in the kernel; creating pod cgroups will start failing",
+			Summary:   "removed memory cgroups pile up in the kernel; creating pod cgroups will start failing (problem once the memcg IDs run short)",
 		}},
 		New: newMemcgCheck,
 	}
@@ -184,11 +184,11 @@ func (c *memcgCheck) Check(ctx context.Context) ([]probes.Finding, error) {
 		severity = probes.SeverityProblem
 	}
 	// Counts move by a few every run while pods come and go; the message
-	// rounds them (exact values are in the evidence) so an unchanged fault
-	// does not rewrite the condition on every run.
-	msg := fmt.Sprintf("%s dying memory cgroups held by the kernel next to %s live ones (cgroup %s, %s of the %d memcg IDs in use); over the limit of %s",
-		memcgRoughCount(counts.dying), memcgRoughCount(counts.live), counts.mode,
-		memcgRoughCount(total), memcgIDLimit, strings.Join(triggers, ", "))
+	// rounds them and leaves the live count out (exact values are in the
+	// evidence) so an unchanged fault does not rewrite the condition on every
+	// run.
+	msg := fmt.Sprintf("%s dying memory cgroups held by the kernel (cgroup %s, %s of the %d memcg IDs in use); over the limit of %s",
+		memcgRoughCount(counts.dying), counts.mode, memcgRoughCount(total), memcgIDLimit, strings.Join(triggers, ", "))
 	return []probes.Finding{{
 		Check:     MemcgCheckName,
 		Condition: MemcgCondition,

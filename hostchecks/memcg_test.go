@@ -166,7 +166,7 @@ func TestMemcgRoughCount(t *testing.T) {
 func TestMemcgGolden(t *testing.T) {
 	scenarios := []string{
 		"healthy-v1", "dying-v1-el7", "dying-v1-nokmem", "healthy-v2", "dying-v2",
-		"idlimit-v2-old-kernel", "memory-disabled", "corrupt-proc-cgroups",
+		"idlimit-v2-old-kernel", "hybrid-memory-on-unified", "memory-disabled", "corrupt-proc-cgroups",
 	}
 	for _, name := range scenarios {
 		t.Run(name, func(t *testing.T) {
@@ -356,5 +356,56 @@ func TestMemcgNotApplicableWithoutMemoryController(t *testing.T) {
 	_, err := c.Check(context.Background())
 	if !errors.Is(err, probes.ErrNotApplicable) {
 		t.Fatalf("error = %v, want ErrNotApplicable", err)
+	}
+}
+
+// BenchmarkMemcgCountRealHierarchy times one run's counting on the real v1
+// memory hierarchy with 2000 extra live cgroups under a test parent (each
+// cgroupfs directory lists ~30 control files, which the walk must skip).
+func BenchmarkMemcgCountRealHierarchy(b *testing.B) {
+	const hierarchy = "/sys/fs/cgroup/memory"
+	if _, err := os.Stat(filepath.Join(hierarchy, "cgroup.procs")); err != nil {
+		b.Fatalf("needs the cgroup v1 memory controller mounted at %s: %v", hierarchy, err)
+	}
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		b.Fatal(err)
+	}
+	parent := filepath.Join(hierarchy, "nodetriage-bench-"+hex.EncodeToString(suffix))
+	const groups, perGroup = 40, 50
+	var dirs []string
+	b.Cleanup(func() {
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	})
+	mk := func(d string) {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	mk(parent)
+	for g := range groups {
+		gd := filepath.Join(parent, fmt.Sprintf("pod%d", g))
+		mk(gd)
+		for c := range perGroup - 1 {
+			mk(filepath.Join(gd, fmt.Sprintf("c%d", c)))
+		}
+	}
+	env := probes.Env{Host: probes.NewFS("/"), Settings: probes.Settings{Path: "checks.memory-cgroups.settings"}}
+	c, err := newMemcgCheck(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		counts, err := c.(*memcgCheck).count(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if counts.live < groups*perGroup {
+			b.Fatalf("counted %d live memcgs, want at least %d", counts.live, groups*perGroup)
+		}
 	}
 }
