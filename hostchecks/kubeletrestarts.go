@@ -21,7 +21,7 @@ import (
 // Names of the kubelet-restarts check, its condition and reasons.
 const (
 	KubeletRestartsCheckName    = "kubelet-restarts"
-	KubeletUnhealthyCondition   = "KubeletUnhealthy"
+	KubeletRestartsCondition    = "KubeletUnhealthy"
 	ReasonKubeletRestartLoop    = "KubeletRestartLoop"
 	ReasonContainerdRestartLoop = "ContainerdRestartLoop"
 	ReasonServiceRestartLoop    = "ServiceRestartLoop"
@@ -107,16 +107,16 @@ func (c KubeletRestartsConfig) validate(s probes.Settings) (time.Duration, error
 func KubeletRestartsSpec() probes.Spec {
 	return probes.Spec{
 		Name:           KubeletRestartsCheckName,
-		Condition:      KubeletUnhealthyCondition,
+		Condition:      KubeletRestartsCondition,
 		Interval:       time.Minute,
 		Timeout:        15 * time.Second,
 		DefaultEnabled: true,
 		Reasons: []probes.ReasonInfo{
-			{Reason: ReasonKubeletRestartLoop, Condition: KubeletUnhealthyCondition, Severity: probes.SeverityProblem,
+			{Reason: ReasonKubeletRestartLoop, Condition: KubeletRestartsCondition, Severity: probes.SeverityProblem,
 				Summary: "systemd keeps restarting kubelet.service"},
-			{Reason: ReasonContainerdRestartLoop, Condition: KubeletUnhealthyCondition, Severity: probes.SeverityProblem,
+			{Reason: ReasonContainerdRestartLoop, Condition: KubeletRestartsCondition, Severity: probes.SeverityProblem,
 				Summary: "systemd keeps restarting containerd.service"},
-			{Reason: ReasonServiceRestartLoop, Condition: KubeletUnhealthyCondition, Severity: probes.SeverityWarning,
+			{Reason: ReasonServiceRestartLoop, Condition: KubeletRestartsCondition, Severity: probes.SeverityWarning,
 				Summary: "systemd keeps restarting a watched service"},
 		},
 		New: newKubeletRestartsCheck,
@@ -221,7 +221,7 @@ func (c *kubeletRestartsCheck) finding(unit string, n uint32, rise int, since ti
 	}
 	return probes.Finding{
 		Check:     KubeletRestartsCheckName,
-		Condition: KubeletUnhealthyCondition,
+		Condition: KubeletRestartsCondition,
 		Reason:    reason,
 		Severity:  severity,
 		// The rise and NRestarts grow with every restart; the message keeps
