@@ -163,8 +163,9 @@ func (i logrotateIssue) Error() string {
 type logrotateConfig struct {
 	Rules  []logrotateRule
 	Issues []logrotateIssue
-	// Sources are the files read and directories listed, in order, so a
-	// caller can tell cheaply whether the configuration changed.
+	// Sources are the files and directories looked at (read, listed, or
+	// found missing or ignored), so a caller can tell cheaply whether the
+	// configuration changed.
 	Sources []string
 }
 
@@ -258,9 +259,11 @@ func (r *logrotateReader) include(from string, line int, target string, defaults
 		r.addIssue(logrotateIssue{File: from, Line: line, Msg: "include nesting too deep"})
 		return false
 	}
+	// A missing target is a source too: creating it changes the config.
+	r.cfg.Sources = append(r.cfg.Sources, target)
 	fi, err := r.fsys.Stat(target)
 	if err != nil {
-		r.addIssue(logrotateIssue{File: from, Line: line, Msg: fmt.Sprintf("include %s: %s", target, describeFSError(err)), IgnoredFile: true})
+		r.addIssue(logrotateIssue{File: from, Line: line, Msg: fmt.Sprintf("include %s: %s", target, describeFSError(err))})
 		return false
 	}
 	if !fi.IsDir() {
@@ -268,10 +271,9 @@ func (r *logrotateReader) include(from string, line int, target string, defaults
 	}
 	entries, err := r.fsys.ReadDir(target)
 	if err != nil {
-		r.addIssue(logrotateIssue{File: from, Line: line, Msg: fmt.Sprintf("include %s: %s", target, describeFSError(err)), IgnoredFile: true})
+		r.addIssue(logrotateIssue{File: from, Line: line, Msg: fmt.Sprintf("include %s: %s", target, describeFSError(err))})
 		return false
 	}
-	r.cfg.Sources = append(r.cfg.Sources, target)
 	ok := true
 	for _, e := range entries { // ReadDir sorts by name, as logrotate does in the C locale
 		if r.isTaboo(e.Name()) {
@@ -301,6 +303,9 @@ func (r *logrotateReader) isTaboo(name string) bool {
 // includeFile reads one included config file. A file with errors has its
 // changes to the defaults undone, as logrotate does.
 func (r *logrotateReader) includeFile(name string, defaults *logrotateOptions, depth int) bool {
+	if !slices.Contains(r.cfg.Sources, name) { // a chmod of an ignored file changes the config too
+		r.cfg.Sources = append(r.cfg.Sources, name)
+	}
 	fi, err := r.fsys.Stat(name)
 	if err != nil {
 		r.addIssue(logrotateIssue{File: name, Msg: "stat: " + describeFSError(err), IgnoredFile: true})
@@ -332,7 +337,6 @@ func (r *logrotateReader) includeFile(name string, defaults *logrotateOptions, d
 		r.addIssue(logrotateIssue{File: name, Msg: "read: " + describeFSError(err), IgnoredFile: true})
 		return false
 	}
-	r.cfg.Sources = append(r.cfg.Sources, name)
 	r.reading[name] = true
 	backup := *defaults
 	ok := r.parseFile(name, data, defaults, depth+1)
@@ -761,7 +765,7 @@ func parseLogrotateSize(v string) (uint64, error) {
 	case last == 'G':
 		mult = 1 << 30
 	case !isASCIIDigit(last):
-		return 0, fmt.Errorf("unknown unit '%c'", last)
+		return 0, fmt.Errorf("unknown unit '%c' (logrotate takes k, M or G)", last)
 	}
 	num := v
 	if mult != 1 {
