@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,11 +291,11 @@ func (c *logFilesystemCheck) nearFull(lfs *logFilesystem) (probes.Finding, bool)
 	case blocksSev != "" && inodesSev != "":
 		msg = fmt.Sprintf("filesystem holding %s is %.0f%% full (about %s of %s used) and has used %.0f%% of its %d inodes; warning at %v%%, problem at %v%%",
 			where, blocksWhole, aboutUsed, formatLogBytes(capacity), inodesWhole, u.Inodes, c.cfg.WarnPercent, c.cfg.ProblemPercent)
-		remedy = logSpaceRemedy(lfs.paths[0]) + " " + logInodesRemedy(lfs.paths[0])
+		remedy = logSpaceRemedy(lfs.paths) + " " + logInodesRemedy(lfs.paths[0])
 	case blocksSev != "":
 		msg = fmt.Sprintf("filesystem holding %s is %.0f%% full (about %s of %s used; inodes %.0f%% used); warning at %v%%, problem at %v%%",
 			where, blocksWhole, aboutUsed, formatLogBytes(capacity), inodesWhole, c.cfg.WarnPercent, c.cfg.ProblemPercent)
-		remedy = logSpaceRemedy(lfs.paths[0])
+		remedy = logSpaceRemedy(lfs.paths)
 	default:
 		msg = fmt.Sprintf("filesystem holding %s has used %.0f%% of its %d inodes (blocks %.0f%% used); warning at %v%%, problem at %v%%",
 			where, inodesWhole, u.Inodes, blocksWhole, c.cfg.WarnPercent, c.cfg.ProblemPercent)
@@ -350,7 +351,7 @@ func (c *logFilesystemCheck) fillForecast(lfs *logFilesystem, now time.Time) (pr
 		Severity:  sev,
 		Message: fmt.Sprintf("filesystem holding %s (%s) is filling at %s/h and will be full in about %s at this rate",
 			where, formatLogBytes(capacity), formatLogBytes(uint64(perHour)), formatAboutDuration(fc.TimeToFull)),
-		Remedy:  logSpaceRemedy(lfs.paths[0]) + fmt.Sprintf(" To see what grows, run du -xh --max-depth=3 %s | sort -h | tail twice a few minutes apart.", lfs.paths[0]),
+		Remedy:  "To see what grows, run the du below twice a few minutes apart. " + logSpaceRemedy(lfs.paths),
 		Subject: lfs.paths[0],
 		Evidence: map[string]string{
 			"paths":         where,
@@ -363,14 +364,39 @@ func (c *logFilesystemCheck) fillForecast(lfs *logFilesystem, now time.Time) (pr
 	}, true
 }
 
-func logSpaceRemedy(p string) string {
-	return fmt.Sprintf("Find the biggest logs: du -xh %s | sort -h | tail. "+
-		"Free space now: journalctl --vacuum-size=500M; delete rotated logs: find %s -xdev -name '*.gz' -delete; "+
-		"remove stopped pods: crictl pods --state NotReady -q | xargs -r crictl rmp. "+
-		"Then fix the rotation that let it grow (see LogRotationMisconfigured and OversizedContainerLog).", p, p)
+// logSpaceRemedy says how to free space on a filesystem holding the given
+// log paths; every command is safe for what lives there (never a blanket
+// delete under /var/lib/containerd, which holds container filesystems).
+func logSpaceRemedy(paths []string) string {
+	has := func(prefix string) bool {
+		for _, p := range paths {
+			if p == prefix || strings.HasPrefix(p, prefix+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	parts := []string{fmt.Sprintf("Find what takes the space: du -xh --max-depth=3 %s | sort -h | tail.", paths[0])}
+	switch {
+	case slices.Contains(paths, "/var/log"):
+		parts = append(parts, "Free space now: journalctl --vacuum-size=500M; delete rotated logs: find /var/log -xdev -name '*.gz' -delete.")
+	case has("/var/log/pods"):
+		parts = append(parts, "Free space now: delete rotated container logs: find /var/log/pods -xdev -name '*.gz' -delete.")
+	}
+	if has("/var/log/pods") || has("/var/lib/containerd") || has(dockerContainersDir) {
+		parts = append(parts, "Remove stopped pods: crictl pods --state NotReady -q | xargs -r crictl rmp.")
+	}
+	if has("/var/lib/containerd") {
+		parts = append(parts, "Remove unused images: crictl rmi --prune.")
+	}
+	if has(dockerContainersDir) {
+		parts = append(parts, fmt.Sprintf("Empty the biggest container logs: find %s -name '*-json.log' -size +100M -exec truncate -s 0 {} +.", dockerContainersDir))
+	}
+	parts = append(parts, "Then fix the rotation that let it grow (see LogRotationMisconfigured and OversizedContainerLog).")
+	return strings.Join(parts, " ")
 }
 
 func logInodesRemedy(p string) string {
 	return fmt.Sprintf("Find the directories with the most files: find %s -xdev -type f | cut -d/ -f1-4 | sort | uniq -c | sort -n | tail; "+
-		"delete the small files piling up there (often rotated logs of crash-looping containers or leftovers of deleted pods: crictl pods --state NotReady -q | xargs -r crictl rmp).", p)
+		"remove the small files piling up there (often rotated logs of crash-looping containers, or leftovers of deleted pods: crictl pods --state NotReady -q | xargs -r crictl rmp).", p)
 }

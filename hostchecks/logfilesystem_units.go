@@ -36,9 +36,10 @@ func (d logDuration) MarshalJSON() ([]byte, error) {
 // iecUnits are the binary units byte counts are shown in.
 var iecUnits = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 
-// formatLogBytes shows a byte count in IEC units with two significant digits
-// ("1.2 GiB", "45 MiB", "512 B"), so a message only changes when the size
-// changes by a few percent: every distinct message is an API write.
+// formatLogBytes shows a byte count in IEC units with two significant
+// digits below 100 of a unit and whole units above ("1.2 GiB", "45 MiB",
+// "512 B", "123 GiB"), so a message only changes when the size changes by a
+// few percent: every distinct message is an API write.
 func formatLogBytes(n uint64) string {
 	v := float64(n)
 	unit := 0
@@ -46,8 +47,12 @@ func formatLogBytes(n uint64) string {
 		v /= 1024
 		unit++
 	}
-	v = roundSignificant(v, 2)
-	if v >= 1024 && unit < len(iecUnits)-1 { // 1023.6 KiB rounds to 1000; 1023.9 to 1024 → next unit
+	if v >= 100 {
+		v = math.Round(v)
+	} else {
+		v = roundSignificant(v, 2)
+	}
+	if v >= 1024 && unit < len(iecUnits)-1 { // 1023.7 rounds up into the next unit
 		v /= 1024
 		unit++
 	}

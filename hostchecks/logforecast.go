@@ -42,6 +42,12 @@ func (s *fillSeries) add(sample fillSample, capacity uint64, window time.Duratio
 		s.Capacity = capacity
 		s.Samples = s.Samples[:0]
 	}
+	// Space freed (logs deleted, journal vacuumed) ends the old trend: the
+	// forecast waits for fresh samples instead of extrapolating a fill that
+	// was just cleaned up.
+	if n := len(s.Samples); n > 0 && sample.Avail > s.Samples[n-1].Avail+capacity/100 {
+		s.Samples = s.Samples[:0]
+	}
 	if n := len(s.Samples); n > 0 && !sample.At.After(s.Samples[n-1].At) {
 		// A clock that stood still or went back: the newest sample replaces
 		// the ones it does not follow, so the fit never sees time reversed.
