@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,15 +183,18 @@ func (l containerLog) Subject() string {
 	return l.ID.String()
 }
 
-// containerLogWalk bounds the directory entries visited.
+// containerLogWalk bounds the directory entries visited. It lists local
+// directories under a base resolved once through the host root: it descends
+// only into entries readdir reports as real directories and looks only at
+// regular files, so no symlink is ever followed and the walk cannot leave
+// the host root, without paying a secure path resolution per directory.
 type containerLogWalk struct {
-	host    probes.FS
 	left    int
 	capped  bool
 	visited int
 }
 
-func (w *containerLogWalk) readDir(ctx context.Context, dir string) ([]fs.DirEntry, error) {
+func (w *containerLogWalk) readDir(ctx context.Context, local string) ([]fs.DirEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -197,7 +202,7 @@ func (w *containerLogWalk) readDir(ctx context.Context, dir string) ([]fs.DirEnt
 		w.capped = true
 		return nil, nil
 	}
-	entries, err := w.host.ReadDir(dir)
+	entries, err := os.ReadDir(local)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +236,7 @@ func (c *containerLogsCheck) Check(ctx context.Context) ([]probes.Finding, error
 	}
 	criLimit, criLimitWhy := c.criLimit(kc)
 
-	walk := &containerLogWalk{host: c.host, left: c.cfg.MaxEntries}
+	walk := &containerLogWalk{left: c.cfg.MaxEntries}
 	var oversized []containerLog
 	if havePods {
 		logs, err := c.podLogs(ctx, walk, criLimit)
@@ -319,9 +324,13 @@ func (c *containerLogsCheck) dockerLimit(dc dockerLogConfig) (int64, string) {
 
 // podLogs walks the kubelet's log tree for current logs over limit.
 func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk, limit int64) ([]containerLog, error) {
-	pods, err := walk.readDir(ctx, podLogsDir)
+	base, err := c.host.Path(podLogsDir)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", podLogsDir, err)
+		return nil, err
+	}
+	pods, err := walk.readDir(ctx, base)
+	if err != nil {
+		return nil, hostPathError("read", podLogsDir, err)
 	}
 	var out []containerLog
 	for _, pod := range pods {
@@ -329,25 +338,23 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 		if !ok || !pod.IsDir() {
 			continue
 		}
-		podDir := path.Join(podLogsDir, pod.Name())
-		containers, err := walk.readDir(ctx, podDir)
+		containers, err := walk.readDir(ctx, filepath.Join(base, pod.Name()))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // the pod went away while we looked
 			}
-			return nil, fmt.Errorf("read %s: %w", podDir, err)
+			return nil, fmt.Errorf("read %s: %s", path.Join(podLogsDir, pod.Name()), describeFSError(err))
 		}
 		for _, ctr := range containers {
 			if !ctr.IsDir() {
 				continue
 			}
-			ctrDir := path.Join(podDir, ctr.Name())
-			files, err := walk.readDir(ctx, ctrDir)
+			files, err := walk.readDir(ctx, filepath.Join(base, pod.Name(), ctr.Name()))
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
-				return nil, fmt.Errorf("read %s: %w", ctrDir, err)
+				return nil, fmt.Errorf("read %s: %s", path.Join(podLogsDir, pod.Name(), ctr.Name()), describeFSError(err))
 			}
 			for _, f := range files {
 				restart, ok := parseContainerLogName(f.Name())
@@ -359,7 +366,7 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 					continue
 				}
 				out = append(out, containerLog{
-					Path: path.Join(ctrDir, f.Name()), Bytes: fi.Size(),
+					Path: path.Join(podLogsDir, pod.Name(), ctr.Name(), f.Name()), Bytes: fi.Size(),
 					ID:     kubernetesContainerID{Namespace: id.Namespace, Pod: id.Pod, Container: ctr.Name()},
 					PodUID: id.UID, Restart: restart,
 				})
@@ -371,23 +378,25 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 
 // dockerLogs checks each /var/lib/docker/containers/<id>/<id>-json.log.
 func (c *containerLogsCheck) dockerLogs(ctx context.Context, walk *containerLogWalk, limit int64) ([]containerLog, error) {
-	dirs, err := walk.readDir(ctx, dockerContainersDir)
+	base, err := c.host.Path(dockerContainersDir)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dockerContainersDir, err)
+		return nil, err
+	}
+	dirs, err := walk.readDir(ctx, base)
+	if err != nil {
+		return nil, hostPathError("read", dockerContainersDir, err)
 	}
 	var out []containerLog
 	for _, d := range dirs {
 		if !d.IsDir() {
 			continue
 		}
-		logPath := path.Join(dockerContainersDir, d.Name(), d.Name()+"-json.log")
-		fi, err := c.host.Lstat(logPath)
+		fi, err := os.Lstat(filepath.Join(base, d.Name(), d.Name()+"-json.log"))
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() <= limit {
 			continue
 		}
-		l := containerLog{Path: logPath, Bytes: fi.Size(), Docker: true, DockerID: d.Name()}
+		l := containerLog{Path: path.Join(dockerContainersDir, d.Name(), d.Name()+"-json.log"), Bytes: fi.Size(), Docker: true, DockerID: d.Name(), Unknown: true}
 		cfgPath := path.Join(dockerContainersDir, d.Name(), dockerContainerConfigV2)
-		l.Unknown = true
 		if data, err := readHostFileLimited(c.host, cfgPath, dockerConfigMaxBytes); err == nil {
 			if id, ok, err := parseDockerContainerConfig(data); err == nil && ok {
 				l.ID, l.Unknown = id, false

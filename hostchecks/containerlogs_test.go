@@ -104,7 +104,7 @@ func TestContainerLogsGolden(t *testing.T) {
 }
 
 // writeTestPodLog writes a pod log of size bytes under root.
-func writeTestPodLog(t *testing.T, root, podDir, container, file string, size int) string {
+func writeTestPodLog(t testing.TB, root, podDir, container, file string, size int) string {
 	t.Helper()
 	p := filepath.Join(root, "var/log/pods", podDir, container, file)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -116,7 +116,7 @@ func writeTestPodLog(t *testing.T, root, podDir, container, file string, size in
 	return p
 }
 
-func writeTestKubeletConfig(t *testing.T, root, maxSize string) {
+func writeTestKubeletConfig(t testing.TB, root, maxSize string) {
 	t.Helper()
 	p := filepath.Join(root, "var/lib/kubelet/config.yaml")
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -265,5 +265,35 @@ func TestContainerLogsSettings(t *testing.T) {
 				t.Fatalf("New: %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestContainerLogsDoesNotFollowSymlinks: a symlinked pod directory,
+// container directory or log file is never followed, so the walk cannot
+// leave the host root.
+func TestContainerLogsDoesNotFollowSymlinks(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir() // stands for the agent's own filesystem
+	writeTestPodLog(t, outside, "ns_big_uid", "c", "0.log", 1<<20)
+	writeTestKubeletConfig(t, root, "1Ki")
+	writeTestPodLog(t, root, "ns_ok_uid", "c", "0.log", 10)
+	pods := filepath.Join(root, "var/log/pods")
+	links := map[string]string{
+		filepath.Join(pods, "ns_podlink_uid"):            filepath.Join(outside, "var/log/pods/ns_big_uid"),
+		filepath.Join(pods, "ns_ok_uid", "ctrlink"):      filepath.Join(outside, "var/log/pods/ns_big_uid/c"),
+		filepath.Join(pods, "ns_ok_uid", "c", "1.log"):   filepath.Join(outside, "var/log/pods/ns_big_uid/c/0.log"),
+		filepath.Join(root, "var/lib/docker/containers"): filepath.Join(outside, "var/log/pods"),
+	}
+	if err := os.MkdirAll(filepath.Join(root, "var/lib/docker"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range links {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	findings := runLogCheck(t, ContainerLogsSpec(), logTestEnv(t, probes.NewFS(root), "container-logs", ""))
+	if len(findings) != 0 {
+		t.Errorf("findings = %+v, want none: every oversized log is behind a symlink", findings)
 	}
 }

@@ -80,7 +80,7 @@ func readDockerLogConfig(host probes.FS) (dockerLogConfig, error) {
 		return dockerLogConfig{}, nil
 	}
 	if err != nil {
-		return dockerLogConfig{}, fmt.Errorf("read %s: %w", dockerDaemonConfigPath, err)
+		return dockerLogConfig{}, hostPathError("read", dockerDaemonConfigPath, err)
 	}
 	c, err := parseDockerDaemonConfig(data)
 	if err != nil {

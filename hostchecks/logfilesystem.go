@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"math"
 	"path"
 	"slices"
@@ -152,10 +151,9 @@ func LogFilesystemSpec() probes.Spec {
 }
 
 type logFilesystemCheck struct {
-	cfg    logFilesystemConfig
-	host   probes.FS
-	clock  clock.PassiveClock
-	logger *slog.Logger
+	cfg   logFilesystemConfig
+	host  probes.FS
+	clock clock.PassiveClock
 
 	mu     sync.Mutex
 	series map[string]*fillSeries // by filesystem key
@@ -169,15 +167,11 @@ func newLogFilesystemCheck(env probes.Env) (probes.Check, error) {
 	if err := cfg.validate(env.Settings); err != nil {
 		return nil, err
 	}
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	clk := env.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &logFilesystemCheck{cfg: cfg, host: env.Host, clock: clk, logger: logger, series: map[string]*fillSeries{}}, nil
+	return &logFilesystemCheck{cfg: cfg, host: env.Host, clock: clk, series: map[string]*fillSeries{}}, nil
 }
 
 // logFilesystem is one filesystem and the configured paths it holds.
@@ -231,7 +225,7 @@ func (c *logFilesystemCheck) statLogFilesystems(ctx context.Context) ([]*logFile
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("statfs %s: %w", p, err)
+			return nil, hostPathError("statfs", p, err)
 		}
 		key := c.filesystemKey(p, u)
 		if lfs, ok := byKey[key]; ok {

@@ -37,7 +37,7 @@ var logTestNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 // copyLogHostRoot copies a fixture host root to a temp dir (so a test can
 // set mtimes, which git does not keep) and sets every mtime to 30 days
 // before logTestNow.
-func copyLogHostRoot(t *testing.T, src string) string {
+func copyLogHostRoot(t testing.TB, src string) string {
 	t.Helper()
 	root := t.TempDir()
 	old := logTestNow.Add(-30 * 24 * time.Hour)
@@ -83,7 +83,7 @@ func copyLogHostRoot(t *testing.T, src string) string {
 }
 
 // setLogMtime sets a host path's mtime under root to logTestNow minus age.
-func setLogMtime(t *testing.T, root, hostPath string, age time.Duration) {
+func setLogMtime(t testing.TB, root, hostPath string, age time.Duration) {
 	t.Helper()
 	ts := logTestNow.Add(-age)
 	if err := os.Chtimes(filepath.Join(root, hostPath), ts, ts); err != nil {
@@ -93,7 +93,7 @@ func setLogMtime(t *testing.T, root, hostPath string, age time.Duration) {
 
 // logTestEnv is an Env over a host root with the fake clock and the given
 // settings JSON ("" for defaults).
-func logTestEnv(t *testing.T, host probes.FS, checkName, settings string) probes.Env {
+func logTestEnv(t testing.TB, host probes.FS, checkName, settings string) probes.Env {
 	t.Helper()
 	return probes.Env{
 		Host:     host,

@@ -172,17 +172,21 @@ func (c *logRotationCheck) Check(ctx context.Context) ([]probes.Finding, error) 
 		return nil, err
 	}
 
-	dockerFindings, err := c.dockerFindings(lr)
+	dockerFindings, dockerInUse, err := c.dockerFindings(lr)
 	if err != nil {
 		return nil, err
 	}
 	findings = append(findings, dockerFindings...)
 
-	journal, err := c.journaldFindings()
+	journal, journaldPresent, err := c.journaldFindings()
 	if err != nil {
 		return nil, err
 	}
-	return append(findings, journal...), nil
+	findings = append(findings, journal...)
+	if kc.Path == "" && lr == nil && !dockerInUse && !journaldPresent {
+		return nil, fmt.Errorf("no kubelet config, logrotate config, dockerd json-file logs or journald under the host root: %w", probes.ErrNotApplicable)
+	}
+	return findings, nil
 }
 
 func logRotationFinding(subject, problem, msg, remedy string, evidence map[string]string) probes.Finding {
@@ -405,7 +409,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", p, err)
+			return nil, hostPathError("stat", p, err)
 		}
 		if fi.ModTime().After(newest) {
 			newest, newestPath = fi.ModTime(), p
@@ -415,7 +419,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 	if newestPath == "" {
 		conf, err := c.host.Stat(logrotateMainConfig)
 		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", logrotateMainConfig, err)
+			return nil, hostPathError("stat", logrotateMainConfig, err)
 		}
 		if now.Sub(conf.ModTime()) <= maxAge {
 			return nil, nil // freshly installed: the first daily run may not have happened yet
@@ -449,21 +453,26 @@ func formatLogAge(d time.Duration) string {
 
 // dockerFindings judges dockerd's json-file logs: a size limit from
 // daemon.json or logrotate, and copytruncate in logrotate rules that rotate
-// them.
-func (c *logRotationCheck) dockerFindings(lr *logrotateConfig) ([]probes.Finding, error) {
+// them. inUse says whether there are any such logs.
+func (c *logRotationCheck) dockerFindings(lr *logrotateConfig) (findings []probes.Finding, inUse bool, err error) {
 	logs, err := c.host.Glob(dockerJSONLogGlob)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(logs) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
+	out, err := c.dockerLogFindings(lr, logs)
+	return out, true, err
+}
+
+func (c *logRotationCheck) dockerLogFindings(lr *logrotateConfig, logs []string) ([]probes.Finding, error) {
 	data, err := readHostFileLimited(c.host, dockerDaemonConfigPath, dockerConfigMaxBytes)
 	var dc dockerLogConfig
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", dockerDaemonConfigPath, err)
+		return nil, hostPathError("read", dockerDaemonConfigPath, err)
 	default:
 		if dc, err = parseDockerDaemonConfig(data); err != nil {
 			return []probes.Finding{logRotationFinding(dockerDaemonConfigPath, "config-error",
@@ -514,17 +523,17 @@ func (c *logRotationCheck) dockerFindings(lr *logrotateConfig) ([]probes.Finding
 }
 
 // journaldFindings compares the journal files on disk with journald's
-// limits.
-func (c *logRotationCheck) journaldFindings() ([]probes.Finding, error) {
+// limits. present says whether there is any journald config or journal.
+func (c *logRotationCheck) journaldFindings() (findings []probes.Finding, present bool, err error) {
 	jc, err := readJournaldConfig(c.host)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	present = len(jc.Sources) > 0
 	machineID := ""
 	if data, err := c.host.ReadFile("/etc/machine-id"); err == nil {
 		machineID = strings.TrimSpace(string(data))
 	}
-	var out []probes.Finding
 	for _, store := range []struct {
 		dir, key string
 		setting  journaldSetting
@@ -534,16 +543,17 @@ func (c *logRotationCheck) journaldFindings() ([]probes.Finding, error) {
 	} {
 		usage, err := readJournalUsage(c.host, store.dir)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if usage.Bytes == 0 {
 			continue
 		}
+		present = true
 		limit, from := store.setting.Bytes, store.setting.From
 		if from == "" {
 			u, err := c.host.Statfs(store.dir)
 			if err != nil {
-				return nil, fmt.Errorf("statfs %s: %w", store.dir, err)
+				return nil, false, hostPathError("statfs", store.dir, err)
 			}
 			limit = journaldDefaultMaxUse(u.TotalBytes)
 		}
@@ -575,9 +585,9 @@ func (c *logRotationCheck) journaldFindings() ([]probes.Finding, error) {
 			}
 			remedy += fmt.Sprintf(" journald only vacuums the directory of its own machine ID (%s); remove those left by other installs: rm -r %s.", machineID, strings.Join(dirs, " "))
 		}
-		out = append(out, logRotationFinding(store.dir, "journal-over-limit",
+		findings = append(findings, logRotationFinding(store.dir, "journal-over-limit",
 			fmt.Sprintf("journal files in %s take %s, over its %s of %s (%s)", store.dir, formatLogBytes(usage.Bytes), store.key, formatLogBytes(limit), setBy),
 			remedy, evidence))
 	}
-	return out, nil
+	return findings, present, nil
 }

@@ -236,3 +236,13 @@ func TestLogRotationSubjectsAreDistinct(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+func TestLogRotationNotApplicable(t *testing.T) {
+	check, err := LogRotationSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "log-rotation", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := check.Check(context.Background()); !errors.Is(err, probes.ErrNotApplicable) {
+		t.Fatalf("Check on an empty host root: %v, want ErrNotApplicable", err)
+	}
+}

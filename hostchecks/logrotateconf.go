@@ -203,7 +203,7 @@ var defaultLogrotateTaboo = []string{
 func readLogrotateConfig(fsys logrotateFS, mainFile string) (*logrotateConfig, error) {
 	data, err := fsys.ReadFile(mainFile)
 	if err != nil {
-		return nil, fmt.Errorf("read logrotate config %s: %w", mainFile, err)
+		return nil, hostPathError("read logrotate config", mainFile, err)
 	}
 	r := newLogrotateReader(fsys)
 	r.cfg.Sources = append(r.cfg.Sources, mainFile)

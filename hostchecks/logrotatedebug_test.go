@@ -130,7 +130,7 @@ func expandLikeLogrotate(t *testing.T, rules []logrotateRule) []logrotateDebugRu
 
 // copyLogrotateFixture copies a testdata tree to a temp dir, replacing
 // @ROOT@ with the temp dir in every file under etc/.
-func copyLogrotateFixture(t *testing.T, src string) string {
+func copyLogrotateFixture(t testing.TB, src string) string {
 	t.Helper()
 	root := t.TempDir()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
