@@ -121,10 +121,11 @@ func (c logFilesystemConfig) validate(s probes.Settings) error {
 //   - LogFilesystemNearFull when blocks (used/(used+avail), as df shows) or
 //     inodes reach warnPercent (default 85, severity warning) or
 //     problemPercent (default 95, severity problem). 85 % is the kubelet's
-//     default imageGCHighThresholdPercent, and the kubelet's own hard eviction
-//     starts at nodefs.available<10 % and nodefs.inodesFree<5 %
-//     (https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/),
-//     so both levels fire before pods are evicted.
+//     default imageGCHighThresholdPercent and comes before its default hard
+//     eviction thresholds nodefs.available<10 % and nodefs.inodesFree<5 %
+//     (https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/);
+//     at 95 % the kubelet is evicting pods from the node (if the log
+//     filesystem is its nodefs) or is about to.
 //   - LogFilesystemFillForecast when a least-squares line through the
 //     available bytes of the last forecast.window (default 1h, at least
 //     forecast.minSamples samples over forecast.minSpan) reaches zero within

@@ -322,11 +322,7 @@ func (c *logRotationCheck) logrotateRuleFindings(ctx context.Context, cfg *logro
 			return nil, err
 		}
 		if r.Rotate == -1 && r.MaxAge == 0 {
-			matched, err := c.ruleMatchesFiles(r)
-			if err != nil {
-				return nil, err
-			}
-			if matched > 0 {
+			if matched := c.ruleMatchesFiles(r); matched > 0 {
 				out = append(out, logRotationFinding(r.Where(), "keeps-all",
 					fmt.Sprintf("logrotate rule at %s keeps every rotated copy of %s forever (rotate -1 without maxage)", r.Where(), summarizeLogPatterns(r.Patterns)),
 					fmt.Sprintf("In %s replace rotate -1 with a count (e.g. rotate 7) or add maxage 14, then delete the rotated copies it kept (ls -l %s.*).", r.Where(), r.Patterns[0]),
@@ -346,7 +342,7 @@ func (c *logRotationCheck) logrotateRuleFindings(ctx context.Context, cfg *logro
 }
 
 // ruleMatchesFiles counts existing host files named by the rule's patterns.
-func (c *logRotationCheck) ruleMatchesFiles(r logrotateRule) (int, error) {
+func (c *logRotationCheck) ruleMatchesFiles(r logrotateRule) int {
 	n := 0
 	for _, pat := range r.Patterns {
 		if !path.IsAbs(pat) {
@@ -362,7 +358,7 @@ func (c *logRotationCheck) ruleMatchesFiles(r logrotateRule) (int, error) {
 			}
 		}
 	}
-	return n, nil
+	return n
 }
 
 // coversContainerLogs says whether a rule's patterns lie under a container
