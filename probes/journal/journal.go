@@ -1,0 +1,418 @@
+// Package journal streams the systemd journal of the host to the rule engine:
+// the kubelet, containerd, CRI-O, dockerd and kube-proxy logs, systemd's own
+// unit messages (restarts, failures), and — when /dev/kmsg cannot be read —
+// the kernel log as journald stored it (_TRANSPORT=kernel).
+//
+// It reads the journal files under the host root with libsystemd through
+// github.com/coreos/go-systemd/v22/sdjournal (cgo; libsystemd.so.0 is loaded
+// at run time, so a node without it gets one clear error from this stream and
+// the rest of the agent runs). Both /var/log/journal (persistent) and
+// /run/log/journal (volatile) are read when present (signals §0.1, §8.1).
+// The position is persisted as a cursor in <state dir>/journal.cursor so a
+// restarted agent neither replays nor skips; without one it starts at the
+// look-back window (default 5m). Handles are reopened every 5m to release
+// the files journald rotated away (as the EKS node monitoring agent does).
+//
+// The stream emits lines only; conditions and reasons come from the rules
+// that match them (probes/rules).
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodetriage/nodetriage/probes"
+	"github.com/nodetriage/nodetriage/probes/kmsg"
+)
+
+// Name is the stream's config name (sources.journal).
+const Name = "journal"
+
+// Values of Config.KernelTransport.
+const (
+	KernelAuto   = "auto"
+	KernelAlways = "always"
+	KernelNever  = "never"
+)
+
+// Config is sources.journal.settings.
+type Config struct {
+	// Directories are the host's journal directories, read when present.
+	Directories []string `json:"directories"`
+	// Lookback is where reading starts when there is no cursor (first start,
+	// check). Default 5m, like the kmsg stream.
+	Lookback metav1.Duration `json:"lookback"`
+	// KernelTransport reads _TRANSPORT=kernel entries as kernel lines:
+	// "auto" (default) when /dev/kmsg under the host root cannot be opened
+	// (and always for a --journal-dir capture), "always", or "never".
+	KernelTransport string `json:"kernelTransport"`
+	// ExtraIdentifiers and ExtraUnits add SYSLOG_IDENTIFIER and
+	// _SYSTEMD_UNIT values to read, each mapped to the source whose rules
+	// apply (e.g. {"k3s": "kubelet"}).
+	ExtraIdentifiers map[string]probes.Source `json:"extraIdentifiers"`
+	ExtraUnits       map[string]probes.Source `json:"extraUnits"`
+	// ReopenInterval is how often each journal handle is reopened (default
+	// 5m, minimum 10s).
+	ReopenInterval metav1.Duration `json:"reopenInterval"`
+	// CursorSaveInterval is how often the cursor is written while lines
+	// flow (default 10s, minimum 1s); it is also written at shutdown.
+	CursorSaveInterval metav1.Duration `json:"cursorSaveInterval"`
+}
+
+// DefaultConfig is the configuration used when the section is empty.
+func DefaultConfig() Config {
+	return Config{
+		Directories:        []string{"/var/log/journal", "/run/log/journal"},
+		Lookback:           metav1.Duration{Duration: 5 * time.Minute},
+		KernelTransport:    KernelAuto,
+		ReopenInterval:     metav1.Duration{Duration: 5 * time.Minute},
+		CursorSaveInterval: metav1.Duration{Duration: 10 * time.Second},
+	}
+}
+
+// userSources are the sources a journal identifier or unit may be mapped to.
+// The kernel source is reserved for the kernel transport.
+var userSources = []probes.Source{
+	probes.SourceKubelet, probes.SourceContainerd, probes.SourceCRIO,
+	probes.SourceDockerd, probes.SourceKubeProxy, probes.SourceSystemd,
+}
+
+// ParseConfig decodes and validates the settings section.
+func ParseConfig(s probes.Settings) (Config, error) {
+	cfg := DefaultConfig()
+	if err := s.Decode(&cfg); err != nil {
+		return Config{}, err
+	}
+	if len(cfg.Directories) == 0 {
+		return Config{}, s.Fieldf("directories", "must list at least one directory")
+	}
+	for i, d := range cfg.Directories {
+		if !filepath.IsAbs(d) {
+			return Config{}, s.Fieldf(fmt.Sprintf("directories[%d]", i), "must be an absolute host path, got %q", d)
+		}
+	}
+	if cfg.Lookback.Duration < 0 {
+		return Config{}, s.Fieldf("lookback", "must not be negative, got %s", cfg.Lookback.Duration)
+	}
+	switch cfg.KernelTransport {
+	case KernelAuto, KernelAlways, KernelNever:
+	default:
+		return Config{}, s.Fieldf("kernelTransport", "must be auto, always or never, got %q", cfg.KernelTransport)
+	}
+	if cfg.ReopenInterval.Duration < 10*time.Second {
+		return Config{}, s.Fieldf("reopenInterval", "must be at least 10s, got %s", cfg.ReopenInterval.Duration)
+	}
+	if cfg.CursorSaveInterval.Duration < time.Second {
+		return Config{}, s.Fieldf("cursorSaveInterval", "must be at least 1s, got %s", cfg.CursorSaveInterval.Duration)
+	}
+	for field, m := range map[string]map[string]probes.Source{"extraIdentifiers": cfg.ExtraIdentifiers, "extraUnits": cfg.ExtraUnits} {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			if key == "" || strings.ContainsAny(key, "=\n") {
+				return Config{}, s.Fieldf(field, "%q is not a journal field value", key)
+			}
+			if !slices.Contains(userSources, m[key]) {
+				return Config{}, s.Fieldf(field+"."+key, "source must be one of %s, got %q", joinSources(userSources), m[key])
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func joinSources(ss []probes.Source) string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Spec describes the stream to the agent.
+func Spec() probes.StreamSpec {
+	return probes.StreamSpec{
+		Name:           Name,
+		DefaultEnabled: true,
+		New: func(env probes.Env, opts probes.StreamOptions) (probes.Stream, error) {
+			return New(env, opts)
+		},
+	}
+}
+
+// Stream reads journal directories. It implements probes.Stream.
+type Stream struct {
+	cfg  Config
+	env  probes.Env
+	opts probes.StreamOptions
+	log  *slog.Logger
+
+	// opens counts journal handles opened over the stream's life (tests).
+	mu    sync.Mutex
+	opens int
+}
+
+// New builds the stream. It returns an error wrapping probes.ErrNotApplicable
+// when the host has none of the journal directories (no journald).
+func New(env probes.Env, opts probes.StreamOptions) (*Stream, error) {
+	cfg, err := ParseConfig(env.Settings)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stream{cfg: cfg, env: env, opts: opts, log: log}
+	if opts.Path == "" {
+		found := false
+		for _, d := range cfg.Directories {
+			if _, err := env.Host.Stat(d); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no journal directory on this host (%s): %w", strings.Join(cfg.Directories, ", "), probes.ErrNotApplicable)
+		}
+	}
+	return s, nil
+}
+
+// Name is "journal".
+func (s *Stream) Name() string { return Name }
+
+// journalDir is a directory to read: its path here and on the host.
+type journalDir struct{ local, host string }
+
+// Run reads the journal until ctx is done (follow) or to its end.
+func (s *Stream) Run(ctx context.Context, sink probes.Sink) error {
+	dirs, err := s.directories()
+	if err != nil {
+		return err
+	}
+	sel := selector{
+		identifiers: merge(DefaultIdentifiers, s.cfg.ExtraIdentifiers),
+		units:       merge(DefaultUnits, s.cfg.ExtraUnits),
+		kernel:      s.readKernel(),
+	}
+	since := s.opts.Since
+	if since.IsZero() && s.cfg.Lookback.Duration > 0 {
+		since = s.env.Clock.Now().Add(-s.cfg.Lookback.Duration)
+	}
+
+	persist := s.opts.Follow && s.env.StateDir != ""
+	cursorPath := filepath.Join(s.env.StateDir, cursorFile)
+	cursors := map[string]string{}
+	if persist {
+		if cursors, err = loadCursors(cursorPath); err != nil {
+			s.log.Warn("starting from the look-back window", "err", err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs := make(chan entryMsg, 64)
+	errs := make(chan error, len(dirs))
+	readers := make([]*dirReader, len(dirs))
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		r := &dirReader{
+			dir: d.local, hostDir: d.host, sel: sel, follow: s.opts.Follow, since: since,
+			cursor: cursors[d.host], reopenEvery: s.cfg.ReopenInterval.Duration,
+			clock: s.env.Clock, log: s.log,
+		}
+		readers[i] = r
+		wg.Go(func() { errs <- r.run(ctx, msgs) })
+	}
+	go func() {
+		wg.Wait()
+		close(msgs)
+	}()
+
+	var save <-chan time.Time
+	if persist {
+		t := time.NewTicker(s.cfg.CursorSaveInterval.Duration)
+		defer t.Stop()
+		save = t.C
+	}
+	dirty := false
+	saveFailed := false
+	saveCursorsNow := func() {
+		if !dirty {
+			return
+		}
+		if err := saveCursors(cursorPath, cursors); err != nil {
+			if !saveFailed {
+				s.log.Warn("cannot persist the journal position; a restart will re-read the look-back window", "err", err)
+			}
+			saveFailed = true
+			return
+		}
+		dirty, saveFailed = false, false
+	}
+
+	var firstErr error
+	for msgs != nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				continue
+			}
+			sink.Emit(m.line)
+			cursors[m.hostDir] = m.cursor
+			dirty = persist
+		case err := <-errs:
+			if err != nil && firstErr == nil {
+				firstErr = err
+				cancel()
+			}
+		case <-save:
+			saveCursorsNow()
+		}
+	}
+	for len(errs) > 0 {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if persist {
+		saveCursorsNow()
+	}
+	s.mu.Lock()
+	for _, r := range readers {
+		s.opens += r.opens
+	}
+	s.mu.Unlock()
+	return firstErr
+}
+
+func merge(base, extra map[string]probes.Source) map[string]probes.Source {
+	m := maps.Clone(base)
+	maps.Copy(m, extra)
+	return m
+}
+
+// readKernel decides whether kernel-transport entries are kernel lines here.
+func (s *Stream) readKernel() bool {
+	switch s.cfg.KernelTransport {
+	case KernelAlways:
+		return true
+	case KernelNever:
+		return false
+	}
+	if s.opts.Path != "" {
+		// Journal files from --journal-dir are a capture: the live
+		// /dev/kmsg here says nothing about them.
+		return true
+	}
+	if err := kmsg.CanRead(s.env.Host); err != nil {
+		s.log.Info("reading kernel lines from the journal's kernel transport", "reason", err)
+		return true
+	}
+	return false
+}
+
+// directories lists the journal directories to read: opts.Path alone, or
+// each configured host directory that holds journal files.
+func (s *Stream) directories() ([]journalDir, error) {
+	if s.opts.Path != "" {
+		d := journalDir{local: s.opts.Path, host: s.opts.Path}
+		if err := s.checkDir(d); err != nil {
+			return nil, err
+		}
+		return []journalDir{d}, nil
+	}
+	var dirs []journalDir
+	var problems []string
+	for _, host := range s.cfg.Directories {
+		local, err := s.env.Host.Path(host)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		d := journalDir{local: local, host: host}
+		if err := s.checkDir(d); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				problems = append(problems, err.Error())
+			}
+			continue
+		}
+		dirs = append(dirs, d)
+	}
+	if len(dirs) == 0 {
+		if len(problems) == 0 {
+			return nil, fmt.Errorf("no journal directory on this host (%s): %w", strings.Join(s.cfg.Directories, ", "), probes.ErrNotApplicable)
+		}
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return dirs, nil
+}
+
+// journalSignature starts every journal file (systemd JOURNAL_FILE_FORMAT.md).
+const journalSignature = "LPKSHHRH"
+
+// checkDir fails unless d holds at least one journal file with a valid
+// header, in itself or a machine-id subdirectory, which is where
+// sd_journal_open_directory looks. libsystemd silently skips files it cannot
+// read, so an empty or corrupt directory would otherwise look like a quiet
+// node. It must run before sd_journal_open_directory, which creates missing
+// directories.
+func (s *Stream) checkDir(d journalDir) error {
+	fi, err := os.Stat(d.local)
+	if err != nil {
+		return fmt.Errorf("journal directory %s: %w", d.host, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("journal directory %s is not a directory", d.host)
+	}
+	var files []string
+	for _, pattern := range []string{"*.journal", "*.journal~", "*/*.journal", "*/*.journal~"} {
+		m, _ := filepath.Glob(filepath.Join(d.local, pattern)) // only ErrBadPattern, and these are fixed
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return fmt.Errorf("journal directory %s has no journal files (*.journal)", d.host)
+	}
+	var bad []string
+	for _, f := range files {
+		if err := checkSignature(f); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	if len(bad) == len(files) {
+		return fmt.Errorf("journal directory %s has no readable journal file: %s", d.host, strings.Join(bad, "; "))
+	}
+	if len(bad) > 0 {
+		s.log.Warn("skipping unreadable journal files", "dir", d.host, "files", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func checkSignature(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sig := make([]byte, len(journalSignature))
+	if _, err := io.ReadFull(f, sig); err != nil {
+		return fmt.Errorf("%s: too short for a journal file", filepath.Base(path))
+	}
+	if string(sig) != journalSignature {
+		return fmt.Errorf("%s: not a journal file (bad signature)", filepath.Base(path))
+	}
+	return nil
+}

@@ -1,0 +1,739 @@
+package journal
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/nodetriage/nodetriage/probes"
+)
+
+const journalRemote = "/lib/systemd/systemd-journal-remote"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(noLibsystemdHelperEnv) != "" {
+		runWithoutLibsystemd()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// lineSink collects emitted lines with their arrival time.
+type lineSink struct {
+	mu      sync.Mutex
+	lines   []probes.Line
+	arrived []time.Time
+	added   chan struct{}
+}
+
+func newSink() *lineSink { return &lineSink{added: make(chan struct{}, 1)} }
+
+func (s *lineSink) Emit(l probes.Line) {
+	s.mu.Lock()
+	s.lines = append(s.lines, l)
+	s.arrived = append(s.arrived, time.Now())
+	s.mu.Unlock()
+	select {
+	case s.added <- struct{}{}:
+	default:
+	}
+}
+
+func (s *lineSink) texts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.lines {
+		out = append(out, l.Text)
+	}
+	return out
+}
+
+// waitForText waits for a line with this text and returns when it arrived.
+func (s *lineSink) waitForText(t *testing.T, text string) time.Time {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		s.mu.Lock()
+		for i, l := range s.lines {
+			if l.Text == text {
+				at := s.arrived[i]
+				s.mu.Unlock()
+				return at
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.added:
+		case <-deadline:
+			t.Fatalf("line %q did not arrive within 15s; got %q", text, s.texts())
+		}
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// entry is one journal entry for journal-remote's export format.
+type entry struct {
+	at     time.Time
+	fields [][2]string
+}
+
+func kubeletEntry(at time.Time, msg string) entry {
+	return entry{at: at, fields: [][2]string{
+		{"_TRANSPORT", "stdout"}, {"PRIORITY", "6"}, {"SYSLOG_IDENTIFIER", "kubelet"},
+		{"_SYSTEMD_UNIT", "kubelet.service"}, {"_PID", "1234"}, {"MESSAGE", msg},
+	}}
+}
+
+// writeJournal turns entries into a real journal file with
+// systemd-journal-remote (appending when the file exists).
+func writeJournal(t *testing.T, file string, entries []entry) {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", e.at.UnixMicro(), e.at.UnixMicro()%(1<<40))
+		b.WriteString("_BOOT_ID=0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_MACHINE_ID=1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_HOSTNAME=node-a\n")
+		for _, f := range e.fields {
+			fmt.Fprintf(&b, "%s=%s\n", f[0], f[1])
+		}
+		b.WriteString("\n")
+	}
+	export := filepath.Join(t.TempDir(), "entries.export")
+	if err := os.WriteFile(export, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	importExport(t, file, export)
+}
+
+func importExport(t *testing.T, file, export string) {
+	t.Helper()
+	if _, err := os.Stat(journalRemote); err != nil {
+		t.Fatalf("%s is missing: apt-get install systemd-journal-remote", journalRemote)
+	}
+	out, err := exec.Command(journalRemote, "-o", file, export).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s -o %s %s: %v\n%s", journalRemote, file, export, err, out)
+	}
+}
+
+func newStream(t *testing.T, env probes.Env, opts probes.StreamOptions) *Stream {
+	t.Helper()
+	if env.Clock == nil {
+		env.Clock = clock.RealClock{}
+	}
+	env.Logger = discardLogger()
+	env.Settings.Path = "sources.journal.settings"
+	s, err := New(env, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+// follow runs the stream in the background; the returned stop cancels it
+// and returns Run's error.
+func follow(t *testing.T, s *Stream, sink probes.Sink) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sink) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				runErr = errors.New("Run did not return within 10s of cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return stop
+}
+
+func TestReadAgreesWithJournalctl(t *testing.T) {
+	dir := t.TempDir()
+	importExport(t, filepath.Join(dir, "system.journal"), "testdata/node-a.export")
+
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{
+		Path:  dir,
+		Since: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
+	})
+	sink := newSink()
+	if err := s.Run(context.Background(), sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	// What journalctl itself reads from the same files.
+	out, err := exec.Command("journalctl", "-D", dir, "-o", "json", "--no-pager").Output()
+	if err != nil {
+		t.Fatalf("journalctl -D %s -o json (apt-get install systemd): %v", dir, err)
+	}
+	byMessage := map[string]map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e map[string]string
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("journalctl json %q: %v", sc.Text(), err)
+		}
+		byMessage[e["MESSAGE"]] = e
+	}
+	if len(byMessage) != 10 {
+		t.Fatalf("journalctl read %d entries, want the 10 of the export", len(byMessage))
+	}
+
+	// Every entry but sshd's, in journal order, with the source its
+	// identifier, unit or transport says.
+	wantSources := []probes.Source{
+		probes.SourceKubelet, probes.SourceContainerd, probes.SourceSystemd, probes.SourceKernel,
+		probes.SourceKmsgUser, probes.SourceCRIO, probes.SourceDockerd, probes.SourceKubeProxy, probes.SourceSystemd,
+	}
+	got := sink.lines
+	if len(got) != len(wantSources) {
+		t.Fatalf("read %d lines, want %d: %q", len(got), len(wantSources), sink.texts())
+	}
+	for i, l := range got {
+		e, ok := byMessage[l.Text]
+		if !ok {
+			t.Errorf("line %d %q is not in journalctl's output", i, l.Text)
+			continue
+		}
+		usec, _ := strconv.ParseInt(e["__REALTIME_TIMESTAMP"], 10, 64)
+		want := probes.Line{
+			Source: wantSources[i],
+			Time:   time.UnixMicro(usec),
+			Text:   e["MESSAGE"],
+			BootID: "0f2b3c4d-5e6f-47a8-b9c0-d1e2f3a4b5c6",
+			Origin: "journal " + dir,
+		}
+		for _, f := range []string{"SYSLOG_IDENTIFIER", "_SYSTEMD_UNIT", "UNIT", "MESSAGE_ID", "PRIORITY"} {
+			if v, ok := e[f]; ok {
+				if want.Fields == nil {
+					want.Fields = map[string]string{}
+				}
+				want.Fields[f] = v
+			}
+		}
+		if diff := cmp.Diff(want, l); diff != "" {
+			t.Errorf("line %d (-journalctl +stream):\n%s", i, diff)
+		}
+		if e["SYSLOG_IDENTIFIER"] == "sshd" {
+			t.Errorf("sshd's entry was read: %q", l.Text)
+		}
+	}
+}
+
+func TestSinceBoundsTheRead(t *testing.T) {
+	dir := t.TempDir()
+	importExport(t, filepath.Join(dir, "system.journal"), "testdata/node-a.export")
+	// 08:11:06.5 falls after the crio entry (08:11:08 is dockerd).
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{
+		Path: dir, Since: time.Date(2026, 11, 22, 8, 11, 8, 500000000, time.UTC),
+	})
+	sink := newSink()
+	if err := s.Run(context.Background(), sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var sources []probes.Source
+	for _, l := range sink.lines {
+		sources = append(sources, l.Source)
+	}
+	if diff := cmp.Diff([]probes.Source{probes.SourceDockerd, probes.SourceKubeProxy, probes.SourceSystemd}, sources); diff != "" {
+		t.Errorf("sources read since 08:11:08.5 (-want +got):\n%s", diff)
+	}
+}
+
+// hostWithJournal builds a host root holding /var/log/journal/<machine-id>
+// with the export's entries, and optionally a working /dev/kmsg.
+func hostWithJournal(t *testing.T, withKmsg bool) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "var/log/journal/1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	importExport(t, filepath.Join(dir, "system.journal"), "testdata/node-a.export")
+	if withKmsg {
+		if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The real kmsg device node (char 1:11); needs root, as the agent does.
+		if err := unix.Mknod(filepath.Join(root, "dev/kmsg"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 11))); err != nil {
+			t.Fatalf("mknod dev/kmsg (run the tests as root): %v", err)
+		}
+	}
+	return root
+}
+
+func TestKernelTransport(t *testing.T) {
+	kernelText := "nf_conntrack: nf_conntrack: table full, dropping packet"
+	userText := "BUG: soft lockup - CPU#0 stuck for 22s! [fake:1]"
+	tests := []struct {
+		name      string
+		setting   string
+		withKmsg  bool
+		wantKern  bool
+		wantKUser bool
+	}{
+		{name: "auto without /dev/kmsg reads the kernel transport", setting: KernelAuto, wantKern: true, wantKUser: true},
+		{name: "auto with a readable /dev/kmsg leaves it to the kmsg stream", setting: KernelAuto, withKmsg: true},
+		{name: "always", setting: KernelAlways, withKmsg: true, wantKern: true, wantKUser: true},
+		{name: "never", setting: KernelNever},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := hostWithJournal(t, tt.withKmsg)
+			env := probes.Env{
+				Host:     probes.NewFS(root),
+				Settings: probes.Settings{Raw: json.RawMessage(`{"kernelTransport":"` + tt.setting + `"}`)},
+			}
+			s := newStream(t, env, probes.StreamOptions{Since: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)})
+			sink := newSink()
+			if err := s.Run(context.Background(), sink); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var gotKern, gotKUser bool
+			for _, l := range sink.lines {
+				switch {
+				case l.Text == kernelText && l.Source == probes.SourceKernel:
+					gotKern = true
+				case l.Text == userText && l.Source == probes.SourceKmsgUser:
+					gotKUser = true
+				case l.Text == kernelText || l.Text == userText:
+					t.Errorf("kernel-transport line %q has source %q", l.Text, l.Source)
+				}
+				if l.Origin != "journal /var/log/journal" {
+					t.Errorf("origin %q, want the host path", l.Origin)
+				}
+			}
+			if gotKern != tt.wantKern || gotKUser != tt.wantKUser {
+				t.Errorf("kernel line read: %v (want %v); user write to kmsg read as kmsg-user: %v (want %v)", gotKern, tt.wantKern, gotKUser, tt.wantKUser)
+			}
+		})
+	}
+}
+
+func TestCursorRestartNeitherReplaysNorSkips(t *testing.T) {
+	// The host root holds the journal directory /j.
+	root := t.TempDir()
+	dir := filepath.Join(root, "j")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "system.journal")
+	state := t.TempDir()
+	now := time.Now()
+	writeJournal(t, file, []entry{
+		kubeletEntry(now.Add(-3*time.Second), "batch A 1"),
+		kubeletEntry(now.Add(-2*time.Second), "batch A 2"),
+		kubeletEntry(now.Add(-1*time.Second), "batch A 3"),
+	})
+	env := probes.Env{
+		Host:     probes.NewFS(root),
+		StateDir: state,
+		Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/j"]}`)},
+	}
+
+	first := newSink()
+	stop := follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), first)
+	first.waitForText(t, "batch A 3")
+	if err := stop(); err != nil {
+		t.Fatalf("first Run: %v", err)
+	}
+	if diff := cmp.Diff([]string{"batch A 1", "batch A 2", "batch A 3"}, first.texts()); diff != "" {
+		t.Errorf("first run (-want +got):\n%s", diff)
+	}
+	cursors, err := loadCursors(filepath.Join(state, cursorFile))
+	if err != nil || cursors["/j"] == "" {
+		t.Fatalf("cursor after shutdown = %v, %v; want one for /j", cursors, err)
+	}
+
+	// Written while the agent is down: must be read after the restart.
+	writeJournal(t, file, []entry{kubeletEntry(time.Now(), "batch B 1"), kubeletEntry(time.Now(), "batch B 2")})
+
+	second := newSink()
+	follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), second)
+	second.waitForText(t, "batch B 2")
+	writeJournal(t, file, []entry{kubeletEntry(time.Now(), "batch C 1")})
+	second.waitForText(t, "batch C 1")
+	if diff := cmp.Diff([]string{"batch B 1", "batch B 2", "batch C 1"}, second.texts()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+}
+
+func TestFollowSeesNewEntriesPromptly(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "initial")})
+	sink := newSink()
+	follow(t, newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir}), sink)
+	sink.waitForText(t, "initial")
+
+	tests := []struct{ name, file string }{
+		{"appended to the open file", "system.journal"},
+		{"in a new file", "system@0001.journal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "new entry " + tt.name
+			start := time.Now()
+			writeJournal(t, filepath.Join(dir, tt.file), []entry{kubeletEntry(time.Now(), text)})
+			exited := time.Now()
+			arrived := sink.waitForText(t, text)
+			// The entry is usually read while journal-remote is still
+			// closing the file, so measure from its start: an upper bound.
+			t.Logf("follow latency %s: %v after journal-remote started (it ran %v)", tt.name, arrived.Sub(start), exited.Sub(start))
+		})
+	}
+}
+
+func TestReopenResumesAtCursor(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "system.journal")
+	writeJournal(t, file, []entry{kubeletEntry(time.Now(), "line 0")})
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir})
+	s.cfg.ReopenInterval = metav1.Duration{Duration: time.Nanosecond} // reopen whenever idle
+	sink := newSink()
+	stop := follow(t, s, sink)
+	want := []string{"line 0"}
+	sink.waitForText(t, "line 0")
+	for i := 1; i <= 4; i++ {
+		text := fmt.Sprintf("line %d", i)
+		want = append(want, text)
+		writeJournal(t, file, []entry{kubeletEntry(time.Now(), text)})
+		sink.waitForText(t, text)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, sink.texts()); diff != "" {
+		t.Errorf("lines across reopens (-want +got):\n%s", diff)
+	}
+	if s.opens < 3 {
+		t.Errorf("handle opened %d times, want it reopened while idle", s.opens)
+	}
+}
+
+func TestFileVacuumedUnderTheReader(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "system@0001.journal")
+	writeJournal(t, old, []entry{kubeletEntry(time.Now(), "in the old file")})
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "in the live file")})
+	sink := newSink()
+	stop := follow(t, newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir}), sink)
+	sink.waitForText(t, "in the live file")
+
+	if err := os.Remove(old); err != nil { // what journalctl --vacuum-* does
+		t.Fatal(err)
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "after the vacuum")})
+	sink.waitForText(t, "after the vacuum")
+	if err := stop(); err != nil {
+		t.Errorf("Run after a vacuum: %v", err)
+	}
+}
+
+func TestBadDirectories(t *testing.T) {
+	empty := t.TempDir()
+	garbage := t.TempDir()
+	if err := os.WriteFile(filepath.Join(garbage, "system.journal"), []byte("this is not a journal file at all"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	short := t.TempDir()
+	if err := os.WriteFile(filepath.Join(short, "system.journal"), []byte("LPK"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(garbage, "system.journal")
+	missing := filepath.Join(empty, "nope")
+
+	tests := []struct {
+		name, path, wantErr string
+	}{
+		{"missing", missing, "journal directory " + missing + ": stat " + missing + ": no such file or directory"},
+		{"empty", empty, "journal directory " + empty + " has no journal files (*.journal)"},
+		{"corrupt", garbage, "journal directory " + garbage + " has no readable journal file: system.journal: not a journal file (bad signature)"},
+		{"truncated", short, "journal directory " + short + " has no readable journal file: system.journal: too short for a journal file"},
+		{"a file", notDir, "journal directory " + notDir + " is not a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Path: tt.path})
+			err := s.Run(context.Background(), newSink())
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("Run error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("reading a missing directory created it")
+	}
+}
+
+func TestNotApplicableWithoutJournalDirectories(t *testing.T) {
+	env := probes.Env{Host: probes.NewFS(t.TempDir()), Clock: clock.RealClock{}, Logger: discardLogger()}
+	_, err := New(env, probes.StreamOptions{Follow: true})
+	if !errors.Is(err, probes.ErrNotApplicable) {
+		t.Errorf("New on a host without /var/log/journal and /run/log/journal = %v, want ErrNotApplicable", err)
+	}
+}
+
+const (
+	noLibsystemdHelperEnv = "NODETRIAGE_TEST_NO_LIBSYSTEMD"
+	helperDirEnv          = "NODETRIAGE_TEST_JOURNAL_DIR"
+)
+
+// runWithoutLibsystemd runs in a child process with a private mount
+// namespace: it hides libsystemd behind /dev/null, runs the stream and
+// prints its error.
+func runWithoutLibsystemd() {
+	libs, _ := filepath.Glob("/usr/lib/*/libsystemd.so*")
+	if len(libs) == 0 {
+		fmt.Println("helper: no libsystemd to hide")
+		os.Exit(3)
+	}
+	for _, lib := range libs {
+		if err := unix.Mount("/dev/null", lib, "", unix.MS_BIND, ""); err != nil {
+			fmt.Printf("helper: hide %s: %v\n", lib, err)
+			os.Exit(3)
+		}
+	}
+	env := probes.Env{Host: probes.NewFS("/"), Clock: clock.RealClock{}, Logger: discardLogger()}
+	s, err := New(env, probes.StreamOptions{Path: os.Getenv(helperDirEnv)})
+	if err == nil {
+		err = s.Run(context.Background(), newSink())
+	}
+	fmt.Printf("error: %v\n", err)
+}
+
+func TestMissingLibsystemdIsOneClearError(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "x")})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), noLibsystemdHelperEnv+"=1", helperDirEnv+"="+dir)
+	cmd.SysProcAttr = &unix.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper in a private mount namespace (needs root): %v\n%s", err, out)
+	}
+	want := "error: libsystemd.so.0 not found (install libsystemd0): unable to open a handle to the library\n"
+	if string(out) != want {
+		t.Errorf("without libsystemd the stream said %q, want %q", out, want)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    func(*Config)
+		wantErr string
+	}{
+		{name: "empty is the default", raw: ""},
+		{name: "extras", raw: `{"extraIdentifiers":{"k3s":"kubelet"},"extraUnits":{"k3s.service":"kubelet"},"kernelTransport":"never"}`, want: func(c *Config) {
+			c.ExtraIdentifiers = map[string]probes.Source{"k3s": probes.SourceKubelet}
+			c.ExtraUnits = map[string]probes.Source{"k3s.service": probes.SourceKubelet}
+			c.KernelTransport = KernelNever
+		}},
+		{name: "lookback and intervals", raw: `{"lookback":"1h","reopenInterval":"1m","cursorSaveInterval":"2s"}`, want: func(c *Config) {
+			c.Lookback.Duration = time.Hour
+			c.ReopenInterval.Duration = time.Minute
+			c.CursorSaveInterval.Duration = 2 * time.Second
+		}},
+		{name: "kernel is reserved for the kernel transport", raw: `{"extraIdentifiers":{"myagent":"kernel"}}`,
+			wantErr: `sources.journal.settings.extraIdentifiers.myagent: source must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "kernel"`},
+		{name: "unknown source", raw: `{"extraUnits":{"x.service":"nginx"}}`,
+			wantErr: `sources.journal.settings.extraUnits.x.service: source must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "nginx"`},
+		{name: "bad identifier", raw: `{"extraIdentifiers":{"a=b":"kubelet"}}`, wantErr: `sources.journal.settings.extraIdentifiers: "a=b" is not a journal field value`},
+		{name: "kernel transport value", raw: `{"kernelTransport":"sometimes"}`, wantErr: `sources.journal.settings.kernelTransport: must be auto, always or never, got "sometimes"`},
+		{name: "reopen too often", raw: `{"reopenInterval":"1s"}`, wantErr: "sources.journal.settings.reopenInterval: must be at least 10s, got 1s"},
+		{name: "cursor save too often", raw: `{"cursorSaveInterval":"10ms"}`, wantErr: "sources.journal.settings.cursorSaveInterval: must be at least 1s, got 10ms"},
+		{name: "negative lookback", raw: `{"lookback":"-1s"}`, wantErr: "sources.journal.settings.lookback: must not be negative, got -1s"},
+		{name: "relative directory", raw: `{"directories":["var/log/journal"]}`, wantErr: `sources.journal.settings.directories[0]: must be an absolute host path, got "var/log/journal"`},
+		{name: "no directories", raw: `{"directories":[]}`, wantErr: "sources.journal.settings.directories: must list at least one directory"},
+		{name: "unknown field", raw: `{"identifiers":[]}`, wantErr: `sources.journal.settings: unknown field "identifiers"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfig(probes.Settings{Path: "sources.journal.settings", Raw: json.RawMessage(tt.raw)})
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("ParseConfig error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			want := DefaultConfig()
+			if tt.want != nil {
+				tt.want(&want)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("ParseConfig (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSelectorSource(t *testing.T) {
+	sel := selector{identifiers: DefaultIdentifiers, units: DefaultUnits, kernel: true}
+	noKernel := sel
+	noKernel.kernel = false
+	tests := []struct {
+		name   string
+		sel    selector
+		fields map[string]string
+		want   probes.Source
+		wantOK bool
+	}{
+		{"identifier", sel, map[string]string{"SYSLOG_IDENTIFIER": "kubelet"}, probes.SourceKubelet, true},
+		{"unit when the identifier is another program", sel, map[string]string{"SYSLOG_IDENTIFIER": "conmon", "_SYSTEMD_UNIT": "crio.service"}, probes.SourceCRIO, true},
+		{"systemd about a unit", sel, map[string]string{"SYSLOG_IDENTIFIER": "systemd", "_SYSTEMD_UNIT": "init.scope", "UNIT": "kubelet.service"}, probes.SourceSystemd, true},
+		{"kernel facility 0", sel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "0", "SYSLOG_IDENTIFIER": "kernel"}, probes.SourceKernel, true},
+		{"kernel without facility", sel, map[string]string{"_TRANSPORT": "kernel"}, probes.SourceKernel, true},
+		{"kernel transport off", noKernel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "0"}, probes.SourceKernel, false},
+		{"user write to /dev/kmsg", sel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "1", "SYSLOG_IDENTIFIER": "root"}, probes.SourceKmsgUser, true},
+		{"user write to /dev/kmsg posing as kubelet", noKernel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "1", "SYSLOG_IDENTIFIER": "kubelet"}, probes.SourceKmsgUser, true},
+		{"unrelated", sel, map[string]string{"SYSLOG_IDENTIFIER": "sshd", "_SYSTEMD_UNIT": "ssh.service"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.sel.source(tt.fields)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("source(%v) = %q, %v; want %q, %v", tt.fields, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestSelectorMatches(t *testing.T) {
+	sel := selector{identifiers: map[string]probes.Source{"kubelet": "kubelet", "systemd": "systemd"}, units: map[string]probes.Source{"kubelet.service": "kubelet"}, kernel: true}
+	got := sel.matches()
+	for _, g := range got {
+		sort.Strings(g)
+	}
+	want := [][]string{{"SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"}, {"_SYSTEMD_UNIT=kubelet.service"}, {"_TRANSPORT=kernel"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("matches (-want +got):\n%s", diff)
+	}
+}
+
+func TestFormatBootID(t *testing.T) {
+	tests := map[string]string{
+		"0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6":     "0f2b3c4d-5e6f-47a8-b9c0-d1e2f3a4b5c6",
+		"ca4c4ec3-0227-4eda-a161-726a045240e7": "ca4c4ec3-0227-4eda-a161-726a045240e7",
+		"":                                     "",
+		"0F2B3C4D5E6F47A8B9C0D1E2F3A4B5CZ":     "0F2B3C4D5E6F47A8B9C0D1E2F3A4B5CZ",
+	}
+	for in, want := range tests {
+		if got := formatBootID(in); got != want {
+			t.Errorf("formatBootID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCursorFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", cursorFile)
+	got, err := loadCursors(path)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("loadCursors of a missing file = %v, %v; want empty", got, err)
+	}
+	want := map[string]string{"/var/log/journal": "s=1;i=2", "/run/log/journal": "s=3;i=4"}
+	if err := saveCursors(path, want); err != nil {
+		t.Fatalf("saveCursors: %v", err)
+	}
+	got, err = loadCursors(path)
+	if err != nil {
+		t.Fatalf("loadCursors: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cursors after a round trip (-want +got):\n%s", diff)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.tmp-*")); len(leftovers) != 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadCursors(path); err == nil || !strings.Contains(err.Error(), "journal cursor file "+path+" is corrupt") {
+		t.Errorf("loadCursors of a corrupt file = %v, want an error naming it", err)
+	}
+}
+
+// The fake clock only matters for reopen timing; make sure a stream built
+// with one still reads (PassiveClock is all the stream needs).
+func TestRunWithFakeClock(t *testing.T) {
+	dir := t.TempDir()
+	importExport(t, filepath.Join(dir, "system.journal"), "testdata/node-a.export")
+	env := probes.Env{Host: probes.NewFS(t.TempDir()), Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 11, 22, 8, 12, 0, 0, time.UTC))}
+	s := newStream(t, env, probes.StreamOptions{Path: dir}) // lookback 5m from 08:12
+	sink := newSink()
+	if err := s.Run(context.Background(), sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(sink.lines) != 9 {
+		t.Errorf("read %d lines within the 5m look-back, want 9", len(sink.lines))
+	}
+}
+
+func TestCursorOfVacuumedEntrySkipsNothingNewer(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "j")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	archived := filepath.Join(dir, "system@0001.journal")
+	writeJournal(t, archived, []entry{kubeletEntry(time.Now(), "old 1"), kubeletEntry(time.Now(), "old 2")})
+	env := probes.Env{
+		Host:     probes.NewFS(root),
+		StateDir: t.TempDir(),
+		Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/j"]}`)},
+	}
+	first := newSink()
+	stop := follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), first)
+	first.waitForText(t, "old 2")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// While the agent is down, the file holding the cursor's entry is
+	// vacuumed and new entries land in another file.
+	if err := os.Remove(archived); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "new 1"), kubeletEntry(time.Now(), "new 2")})
+
+	second := newSink()
+	follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), second)
+	second.waitForText(t, "new 2")
+	if diff := cmp.Diff([]string{"new 1", "new 2"}, second.texts()); diff != "" {
+		t.Errorf("after the cursor's file was vacuumed (-want +got):\n%s", diff)
+	}
+}

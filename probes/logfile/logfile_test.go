@@ -1,0 +1,508 @@
+package logfile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/nodetriage/nodetriage/probes"
+)
+
+func TestMain(m *testing.M) {
+	// klog headers carry the writer's local time; pin it.
+	time.Local = time.UTC
+	goleak.VerifyTestMain(m)
+}
+
+type lineSink struct {
+	mu    sync.Mutex
+	lines []probes.Line
+	added chan struct{}
+}
+
+func newSink() *lineSink { return &lineSink{added: make(chan struct{}, 1)} }
+
+func (s *lineSink) Emit(l probes.Line) {
+	s.mu.Lock()
+	s.lines = append(s.lines, l)
+	s.mu.Unlock()
+	select {
+	case s.added <- struct{}{}:
+	default:
+	}
+}
+
+func (s *lineSink) snapshot() []probes.Line {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]probes.Line(nil), s.lines...)
+}
+
+func (s *lineSink) texts() []string {
+	var out []string
+	for _, l := range s.snapshot() {
+		out = append(out, l.Text)
+	}
+	return out
+}
+
+func (s *lineSink) waitFor(t *testing.T, what string, ok func(probes.Line) bool) probes.Line {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, l := range s.snapshot() {
+			if ok(l) {
+				return l
+			}
+		}
+		select {
+		case <-s.added:
+		case <-deadline:
+			t.Fatalf("no %s within 10s; got %q", what, s.texts())
+		}
+	}
+}
+
+func (s *lineSink) waitForText(t *testing.T, text string) probes.Line {
+	t.Helper()
+	return s.waitFor(t, fmt.Sprintf("line %q", text), func(l probes.Line) bool { return l.Text == text })
+}
+
+// host is a host root under a temp dir with /var/log in it.
+type host struct {
+	t    *testing.T
+	root string
+}
+
+func newHost(t *testing.T) host {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "var/log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return host{t: t, root: root}
+}
+
+func (h host) path(hostPath string) string { return filepath.Join(h.root, hostPath) }
+
+// appendLines appends lines (each gets a newline) to a host file, creating
+// it and its directories.
+func (h host) appendLines(hostPath string, lines ...string) {
+	h.t.Helper()
+	p := h.path(hostPath)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		if _, err := f.WriteString(l + "\n"); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+func (h host) env(settings string) probes.Env {
+	return probes.Env{
+		Host:     probes.NewFS(h.root),
+		Clock:    clock.RealClock{},
+		Logger:   slog.New(slog.DiscardHandler),
+		Settings: probes.Settings{Path: "sources.files.settings", Raw: json.RawMessage(settings)},
+	}
+}
+
+// follow starts the stream and returns once its first scan has placed every
+// existing file at its end.
+func follow(t *testing.T, s *Stream, sink probes.Sink) {
+	t.Helper()
+	scanned := make(chan struct{})
+	s.afterFirstScan = func() { close(scanned) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sink) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Run did not return within 5s of cancel")
+		}
+	})
+	select {
+	case <-scanned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("first scan did not finish within 5s")
+	}
+}
+
+func newStream(t *testing.T, env probes.Env, opts probes.StreamOptions) *Stream {
+	t.Helper()
+	s, err := New(env, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func TestFollowStartsAtTheEndAndTails(t *testing.T) {
+	for _, inotify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("inotify=%v", inotify), func(t *testing.T) {
+			h := newHost(t)
+			h.appendLines("/var/log/kubelet.log", "old line from before the agent started")
+			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
+			s.noInotify = !inotify
+			sink := newSink()
+			follow(t, s, sink)
+
+			klog := `E1122 08:11:02.123456    1234 kubelet.go:2417] "Skipping pod synchronization" err="PLEG is not healthy: pleg has yet to be successful"`
+			h.appendLines("/var/log/kubelet.log", klog, "a line without a time")
+			got := sink.waitForText(t, "a line without a time")
+			if age := time.Since(got.Time); age < 0 || age > 10*time.Second {
+				t.Errorf("line without a time got time %v, want the read time", got.Time)
+			}
+			// The host root is a temp dir without /proc: no boot ID.
+			want := []probes.Line{{
+				Source: probes.SourceKubelet,
+				Time:   time.Date(time.Now().Year(), 11, 22, 8, 11, 2, 123456000, time.UTC),
+				Text:   klog,
+				Origin: "/var/log/kubelet.log",
+			}, {
+				Source: probes.SourceKubelet, Time: got.Time, Text: "a line without a time", Origin: "/var/log/kubelet.log",
+			}}
+			if want[0].Time.After(time.Now().Add(24 * time.Hour)) {
+				want[0].Time = want[0].Time.AddDate(-1, 0, 0)
+			}
+			if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFollowCarriesTheBootID(t *testing.T) {
+	h := newHost(t)
+	if err := os.MkdirAll(h.path("/proc/sys/kernel/random"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.path("/proc/sys/kernel/random/boot_id"), []byte("ca4c4ec3-0227-4eda-a161-726a045240e7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sink := newSink()
+	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
+	h.appendLines("/var/log/kube-proxy.log", "x")
+	if got := sink.waitForText(t, "x"); got.BootID != "ca4c4ec3-0227-4eda-a161-726a045240e7" || got.Source != probes.SourceKubeProxy {
+		t.Errorf("line = %+v, want kube-proxy with the host's boot ID", got)
+	}
+}
+
+func logrotate(t *testing.T, h host, directive string) {
+	t.Helper()
+	bin, err := exec.LookPath("logrotate")
+	if err != nil {
+		bin = "/usr/sbin/logrotate"
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatal("logrotate is missing: apt-get install logrotate")
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "kubelet.conf")
+	body := fmt.Sprintf("%s {\n  rotate 3\n  %s\n  missingok\n}\n", h.path("/var/log/kubelet.log"), directive)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-f", "-s", filepath.Join(dir, "state"), conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("logrotate %s: %v\n%s", directive, err, out)
+	}
+}
+
+func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
+	h := newHost(t)
+	h.appendLines("/var/log/kubelet.log", "before start")
+	sink := newSink()
+	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
+
+	// The writer (kubelet) keeps its fd across the rename until it reopens.
+	writer, err := os.OpenFile(h.path("/var/log/kubelet.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	if _, err := writer.WriteString("before rotate\n"); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitForText(t, "before rotate")
+	logrotate(t, h, "create")
+	if _, err := os.Stat(h.path("/var/log/kubelet.log.1")); err != nil {
+		t.Fatalf("logrotate did not rename the file: %v", err)
+	}
+	if _, err := writer.WriteString("late write to the renamed file\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.appendLines("/var/log/kubelet.log", "after rotate")
+	sink.waitForText(t, "after rotate")
+	sink.waitForText(t, "late write to the renamed file")
+	want := []string{"before rotate", "late write to the renamed file", "after rotate"}
+	if diff := cmp.Diff(want, sink.texts()); diff != "" {
+		t.Errorf("lines across rotation (-want +got):\n%s", diff)
+	}
+}
+
+func TestTruncationRestartsAtZero(t *testing.T) {
+	tests := []struct {
+		name     string
+		truncate func(t *testing.T, h host)
+	}{
+		{"logrotate copytruncate", func(t *testing.T, h host) { logrotate(t, h, "copytruncate") }},
+		{"truncate in place", func(t *testing.T, h host) {
+			if err := os.Truncate(h.path("/var/log/kubelet.log"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost(t)
+			h.appendLines("/var/log/kubelet.log", "before start")
+			sink := newSink()
+			follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
+			h.appendLines("/var/log/kubelet.log", "first line written while tailing", "second line written while tailing")
+			sink.waitForText(t, "second line written while tailing")
+
+			tt.truncate(t, h)
+			h.appendLines("/var/log/kubelet.log", "after truncation")
+			sink.waitForText(t, "after truncation")
+			want := []string{"first line written while tailing", "second line written while tailing", "after truncation"}
+			if diff := cmp.Diff(want, sink.texts()); diff != "" {
+				t.Errorf("lines across truncation (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+const kubeProxyLog = "/var/log/pods/kube-system_kube-proxy-7xk2p_0f7e2a8c-3b1d-4c55-9a1e-2f6d8b9c0a11/kube-proxy/0.log"
+
+func TestCRIPartialLinesAreJoined(t *testing.T) {
+	h := newHost(t)
+	h.appendLines(kubeProxyLog, `2026-11-22T08:00:00.000000000Z stderr F I1122 08:00:00.000000       1 server.go:865] "Version info" version="v1.31.2"`)
+	sink := newSink()
+	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
+
+	h.appendLines(kubeProxyLog,
+		`2026-11-22T08:11:02.100000000Z stderr P E1122 08:11:02.100000       1 proxier.go:1503] "Failed to execute `,
+		`2026-11-22T08:11:02.150000000Z stdout F an interleaved stdout line`,
+		`2026-11-22T08:11:02.200000000Z stderr P iptables-restore" err="exec: \"conntrack\": `,
+		`2026-11-22T08:11:02.300000000Z stderr F executable file not found in $PATH"`,
+	)
+	joined := `E1122 08:11:02.100000       1 proxier.go:1503] "Failed to execute iptables-restore" err="exec: \"conntrack\": executable file not found in $PATH"`
+	sink.waitForText(t, joined)
+	want := []probes.Line{
+		{Source: probes.SourceKubeProxy, Time: time.Date(2026, 11, 22, 8, 11, 2, 150000000, time.UTC), Text: "an interleaved stdout line", Origin: kubeProxyLog},
+		{Source: probes.SourceKubeProxy, Time: time.Date(2026, 11, 22, 8, 11, 2, 100000000, time.UTC), Text: joined, Origin: kubeProxyLog},
+	}
+	if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewKubeProxyPodIsDiscovered(t *testing.T) {
+	h := newHost(t)
+	sink := newSink()
+	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
+
+	// Another pod's log must not be read; the new kube-proxy pod's must be,
+	// from its first line.
+	h.appendLines("/var/log/pods/kube-system_coredns-5d78c9869d-x2x8v_5b1e/coredns/0.log", "2026-11-22T08:11:00Z stdout F coredns line")
+	h.appendLines(kubeProxyLog,
+		"2026-11-22T08:11:01Z stderr F first line of the new pod",
+		"2026-11-22T08:11:02Z stderr F second line of the new pod")
+	sink.waitForText(t, "second line of the new pod")
+	// The container restarts: a new file in the same directory.
+	h.appendLines(strings.Replace(kubeProxyLog, "0.log", "1.log", 1), "2026-11-22T08:12:00Z stderr F after a restart")
+	sink.waitForText(t, "after a restart")
+	want := []string{"first line of the new pod", "second line of the new pod", "after a restart"}
+	if diff := cmp.Diff(want, sink.texts()); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestHugeLineIsCutAndCounted(t *testing.T) {
+	h := newHost(t)
+	h.appendLines("/var/log/kubelet.log")
+	s := newStream(t, h.env(`{"maxLineBytes":4096}`), probes.StreamOptions{Follow: true})
+	sink := newSink()
+	follow(t, s, sink)
+
+	huge := strings.Repeat("x", 10<<20)
+	h.appendLines("/var/log/kubelet.log", huge, "next line")
+	sink.waitForText(t, "next line")
+	lines := sink.snapshot()
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want the cut line and the next", len(lines))
+	}
+	if got := lines[0]; got.Text != huge[:4096] || got.Fields["truncated"] != "true" {
+		t.Errorf("huge line: %d bytes, fields %v; want the first 4096 bytes marked truncated", len(got.Text), got.Fields)
+	}
+	if s.Truncated() != 1 {
+		t.Errorf("Truncated() = %d, want 1", s.Truncated())
+	}
+}
+
+func TestLineBufferStaysBounded(t *testing.T) {
+	s := &Stream{cfg: DefaultConfig(), env: probes.Env{Clock: clock.RealClock{}}, log: slog.New(slog.DiscardHandler)}
+	tl := &tail{spec: FileSpec{Source: probes.SourceKubelet, Format: FormatPlain}, host: "/var/log/kubelet.log"}
+	r := &fileReader{cri: criJoiner{max: s.cfg.MaxLineBytes}}
+	sink := newSink()
+	tr := newTailer(s, sink)
+	chunk := []byte(strings.Repeat("y", readChunk))
+	for range (100 << 20) / readChunk { // 100 MiB without a newline
+		tr.consume(tl, r, chunk)
+		if cap(r.line) > s.cfg.MaxLineBytes {
+			t.Fatalf("line buffer grew to %d bytes, limit %d", cap(r.line), s.cfg.MaxLineBytes)
+		}
+	}
+	tr.consume(tl, r, []byte("\n"))
+	lines := sink.snapshot()
+	if len(lines) != 1 || len(lines[0].Text) != s.cfg.MaxLineBytes {
+		t.Errorf("got %d lines (first %d bytes), want one of %d bytes", len(lines), len(lines[0].Text), s.cfg.MaxLineBytes)
+	}
+}
+
+func TestReadExistingSince(t *testing.T) {
+	h := newHost(t)
+	h.appendLines("/var/log/kubelet.log",
+		`I1122 07:00:00.000000    1234 kubelet.go:1] too old`,
+		`E1122 08:11:02.000000    1234 kubelet.go:2] recent`,
+		`a line without a time`,
+		`I1122 08:11:03.000000    1234 kubelet.go:3] last, without a newline`)
+	// Drop the final newline: the last line is still read.
+	p := h.path("/var/log/kubelet.log")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b[:len(b)-1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.appendLines(kubeProxyLog,
+		"2026-11-22T07:00:00Z stderr F too old",
+		"2026-11-22T08:11:05Z stderr P unfinished ",
+	)
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	env := h.env("")
+	env.Clock = clocktesting.NewFakePassiveClock(now)
+	s := newStream(t, env, probes.StreamOptions{Since: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)})
+	sink := newSink()
+	if err := s.Run(context.Background(), sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := []probes.Line{
+		{Source: probes.SourceKubelet, Time: time.Date(2026, 11, 22, 8, 11, 2, 0, time.UTC), Text: `E1122 08:11:02.000000    1234 kubelet.go:2] recent`, Origin: "/var/log/kubelet.log"},
+		{Source: probes.SourceKubelet, Time: now, Text: `a line without a time`, Origin: "/var/log/kubelet.log"},
+		{Source: probes.SourceKubelet, Time: time.Date(2026, 11, 22, 8, 11, 3, 0, time.UTC), Text: `I1122 08:11:03.000000    1234 kubelet.go:3] last, without a newline`, Origin: "/var/log/kubelet.log"},
+		{Source: probes.SourceKubeProxy, Time: time.Date(2026, 11, 22, 8, 11, 5, 0, time.UTC), Text: "unfinished ", Origin: kubeProxyLog},
+	}
+	if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewRejectsAnInputPath(t *testing.T) {
+	h := newHost(t)
+	_, err := New(h.env(""), probes.StreamOptions{Path: "/tmp/x.log"})
+	want := `the files source reads the files listed in sources.files.settings.files and takes no input path (got "/tmp/x.log")`
+	if err == nil || err.Error() != want {
+		t.Errorf("New with a path = %v, want %q", err, want)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    func(*Config)
+		wantErr string
+	}{
+		{name: "empty is the default", raw: ""},
+		{name: "files replace the defaults, format defaults to plain", raw: `{"files":[{"path":"/var/log/containerd.log","source":"containerd"},{"path":"/var/log/x/*.log","source":"crio","format":"cri"}]}`, want: func(c *Config) {
+			c.Files = []FileSpec{
+				{Path: "/var/log/containerd.log", Source: probes.SourceContainerd, Format: FormatPlain},
+				{Path: "/var/log/x/*.log", Source: probes.SourceCRIO, Format: FormatCRI},
+			}
+		}},
+		{name: "poll and lookback", raw: `{"pollInterval":"250ms","lookback":"1h","maxLineBytes":2048}`, want: func(c *Config) {
+			c.PollInterval = metav1.Duration{Duration: 250 * time.Millisecond}
+			c.Lookback = metav1.Duration{Duration: time.Hour}
+			c.MaxLineBytes = 2048
+		}},
+		{name: "no files", raw: `{"files":[]}`, wantErr: "sources.files.settings.files: must list at least one file; disable the source instead"},
+		{name: "relative path", raw: `{"files":[{"path":"kubelet.log","source":"kubelet"}]}`, wantErr: `sources.files.settings.files[0].path: must be an absolute host path, got "kubelet.log"`},
+		{name: "bad glob", raw: `{"files":[{"path":"/var/log/[.log","source":"kubelet"}]}`, wantErr: `sources.files.settings.files[0].path: bad glob "/var/log/[.log": syntax error in pattern`},
+		{name: "kernel source", raw: `{"files":[{"path":"/var/log/kern.log","source":"kernel"}]}`, wantErr: `sources.files.settings.files[0].source: must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "kernel"`},
+		{name: "bad format", raw: `{"files":[{"path":"/a.log","source":"kubelet","format":"json"}]}`, wantErr: `sources.files.settings.files[0].format: must be plain or cri, got "json"`},
+		{name: "poll too fast", raw: `{"pollInterval":"1ms"}`, wantErr: "sources.files.settings.pollInterval: must be at least 100ms, got 1ms"},
+		{name: "tiny lines", raw: `{"maxLineBytes":10}`, wantErr: "sources.files.settings.maxLineBytes: must be between 1024 and 16777216, got 10"},
+		{name: "negative lookback", raw: `{"lookback":"-1m"}`, wantErr: "sources.files.settings.lookback: must not be negative, got -1m0s"},
+		{name: "unknown field", raw: `{"paths":[]}`, wantErr: `sources.files.settings: unknown field "paths"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfig(probes.Settings{Path: "sources.files.settings", Raw: json.RawMessage(tt.raw)})
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("ParseConfig error = %v, want %q", err, tt.wantErr)
+				}
+				var fe *probes.FieldError
+				if !strings.Contains(tt.wantErr, "unknown field") && !errors.As(err, &fe) {
+					t.Errorf("error %v is not a *probes.FieldError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			want := DefaultConfig()
+			if tt.want != nil {
+				tt.want(&want)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("ParseConfig (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFixedPrefix(t *testing.T) {
+	tests := map[string]string{
+		"/var/log/pods/kube-system_kube-proxy-*/kube-proxy/*.log": "/var/log/pods",
+		"/var/log/kubelet.log": "/var/log",
+		"/var/log/*.log":       "/var/log",
+		"/var/l?g/x/y.log":     "/var",
+	}
+	for pattern, want := range tests {
+		if got := fixedPrefix(pattern); got != want {
+			t.Errorf("fixedPrefix(%q) = %q, want %q", pattern, got, want)
+		}
+	}
+}
