@@ -60,7 +60,7 @@ func NewOOMResolver(rt probes.Runtime) func(ctx context.Context, f *probes.Findi
 					return
 				}
 			}
-			why = "container " + shortID(owner.ContainerID) + " is not listed by the runtime (already removed, or it is the pod's sandbox)"
+			why = "container " + shortID(owner.ContainerID) + "… is not listed by the runtime (already removed, or it is the pod's sandbox)"
 		} else {
 			why = "the memcg is the pod's own cgroup, not a container's"
 		}

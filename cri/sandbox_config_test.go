@@ -165,7 +165,7 @@ func TestDefaultSandboxImage(t *testing.T) {
 
 func TestContainerdReportsPins(t *testing.T) {
 	tests := []struct {
-		version         string
+		version          string
 		supported, known bool
 	}{
 		{"1.6.20~ds1", false, true},
