@@ -115,7 +115,7 @@ func (c *runtimeCheck) unreachable(err error) probes.Finding {
 		Condition: ConditionContainerRuntimeUnhealthy,
 		Reason:    ReasonRuntimeUnreachable,
 		Severity:  probes.SeverityProblem,
-		Message:   fmt.Sprintf("Container runtime at %s does not answer: %s", socket, errorDetail(err)),
+		Message:   fmt.Sprintf("Container runtime at %s %s: %s", socket, failureVerb(err), errorDetail(err)),
 		Remedy: fmt.Sprintf("On the node: systemctl status %[1]s; journalctl -u %[1]s -n 200 --no-pager; systemctl restart %[1]s. "+
 			"If it is running, check that its socket is %[2]s on the host and mounted into the nodetriage pod (or set --cri-endpoint).", unit, socket),
 		Evidence: ev,
@@ -147,6 +147,15 @@ func (c *runtimeCheck) notReady(ver *runtimeapi.VersionResponse, ready *runtimea
 			unit),
 		Evidence: ev,
 	}
+}
+
+// failureVerb tells a runtime that does not answer at all from one that
+// answers CRI calls with errors (e.g. a socket serving no CRI v1).
+func failureVerb(err error) string {
+	if IsUnreachable(err) {
+		return "does not answer"
+	}
+	return "fails CRI calls"
 }
 
 // errorDetail is the cause without the "CRI <method> on <endpoint>:" prefix

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -147,5 +148,19 @@ func TestSpecsAreConsistent(t *testing.T) {
 		if _, err := spec.New(env); err == nil {
 			t.Errorf("%s: unknown setting accepted", spec.Name)
 		}
+	}
+}
+
+func TestRuntimeCheckAnswersWithErrors(t *testing.T) {
+	fake := NewFake()
+	fake.Errs = map[string]error{"Version": &Error{Method: "Version", Endpoint: fake.EndpointAddr, Code: codes.Unimplemented,
+		Detail: "unknown service runtime.v1.RuntimeService"}}
+	got, err := newCheck(t, RuntimeSpec(), testEnv(t, fake, clocktesting.NewFakeClock(t0), "")).Check(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Container runtime at /run/containerd/containerd.sock fails CRI calls: Version: unknown service runtime.v1.RuntimeService"
+	if len(got) != 1 || got[0].Reason != ReasonRuntimeUnreachable || got[0].Message != want {
+		t.Fatalf("findings %+v, want %s: %q", got, ReasonRuntimeUnreachable, want)
 	}
 }

@@ -228,6 +228,9 @@ func TestRealSandboxImage(t *testing.T) {
 				t.Errorf("remedy lacks %q: %s", want, f.Remedy)
 			}
 		}
+		if _, err := client.ImageLabels(t.Context(), containerdtest.PauseRef); !errors.Is(err, ErrImageNotFound) {
+			t.Errorf("containerd labels of a removed image: %v, want ErrImageNotFound", err)
+		}
 		if f.Evidence["source"] != "the runtime's CRI status (config.sandboxImage)" {
 			t.Errorf("source = %q", f.Evidence["source"])
 		}
