@@ -123,9 +123,10 @@ type sandboxImageCheck struct {
 	logger *slog.Logger
 	logs   probes.LogRecall
 	node   func() *corev1.Node
-	// lastRiskErr is the last reason the risk could not be evaluated,
-	// logged at Warn once and at Debug while it repeats.
-	lastRiskErr string
+	// lastRiskErr and lastPinErr are the last reasons the risk could not be
+	// evaluated or the image not pinned, logged at Warn once and at Debug
+	// while they repeat.
+	lastRiskErr, lastPinErr string
 }
 
 func newSandboxImageCheck(env probes.Env) (probes.Check, error) {
@@ -367,9 +368,10 @@ func (c *sandboxImageCheck) unpinned(ctx context.Context, ver *runtimeapi.Versio
 				state = pinLabelled
 			case c.cfg.PinWhenUnpinned:
 				if f, err := c.pin(ctx, labeler, ver, ref, names, reports && known); err != nil {
-					c.logger.Warn("pinning the sandbox image failed", "image", ref, "err", err)
+					c.logOnce(&c.lastPinErr, "pinning the sandbox image failed", err)
 					pinDetail = "pinning it failed: " + err.Error()
 				} else {
+					c.lastPinErr = ""
 					findings = append(findings, f)
 					state = pinLabelled
 				}
@@ -386,7 +388,7 @@ func (c *sandboxImageCheck) unpinned(ctx context.Context, ver *runtimeapi.Versio
 	}
 	risk, err := c.gcRisk(ctx)
 	if err != nil {
-		c.noteRiskError(err)
+		c.logOnce(&c.lastRiskErr, "cannot evaluate the sandbox image's image-GC risk", err)
 		return findings, nil
 	}
 	c.lastRiskErr = ""
@@ -515,14 +517,15 @@ func (c *sandboxImageCheck) statImageFS(mountpoint string) (probes.Usage, error)
 	return c.host.Statfs(mountpoint)
 }
 
-func (c *sandboxImageCheck) noteRiskError(err error) {
-	msg := err.Error()
-	if msg != c.lastRiskErr {
-		c.logger.Warn("cannot evaluate the sandbox image's image-GC risk", "err", err)
-		c.lastRiskErr = msg
+// logOnce logs a failure at Warn when it first appears (or changes) and at
+// Debug while it repeats, remembering it in *last.
+func (c *sandboxImageCheck) logOnce(last *string, msg string, err error) {
+	if err.Error() != *last {
+		c.logger.Warn(msg, "err", err)
+		*last = err.Error()
 		return
 	}
-	c.logger.Debug("cannot evaluate the sandbox image's image-GC risk", "err", err)
+	c.logger.Debug(msg, "err", err)
 }
 
 func (c *sandboxImageCheck) atRisk(ver *runtimeapi.VersionResponse, kind runtimeKind, set sandboxSetting, state pinState, pinDetail string, r gcRiskState) probes.Finding {

@@ -7,6 +7,8 @@
 //
 // Everything a test creates is removed by t.Cleanup: pod sandboxes, shims,
 // mounts, the cgroups under the harness's own cgroup prefix, the directory.
+// The one host path outside it is containerd 1.6's shim socket directory,
+// /run/containerd/s, which it hard-codes; each shim removes its own socket.
 package containerdtest
 
 import (
@@ -195,11 +197,13 @@ disabled_plugins = [
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
   SystemdCgroup = false
+  # runc's state; its default is the host's /run/containerd/runc.
+  Root = %q
 
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = %q
   conf_dir = %q
-`, c.Root, c.State, c.Address, optDir, c.SandboxImage, c.Snapshotter, CNIBinDir, cniConfDir)
+`, c.Root, c.State, c.Address, optDir, c.SandboxImage, c.Snapshotter, filepath.Join(c.State, "runc"), CNIBinDir, cniConfDir)
 }
 
 // overlaySupported mounts a throw-away overlay in dir, the same probe

@@ -98,6 +98,11 @@ func TestHarness(t *testing.T) {
 	if st.ExitCode != 3 {
 		t.Errorf("exit code = %d, want 3 (reason %q)", st.ExitCode, st.Reason)
 	}
+	// runc keeps its state under the harness's state dir, not the host's
+	// /run/containerd/runc.
+	if _, err := os.Stat(filepath.Join(c.State, "runc", "k8s.io", pod.ID)); err != nil {
+		t.Errorf("runc state of the sandbox is not under %s: %v", c.State, err)
+	}
 	if err := c.Restart(); err != nil {
 		t.Fatal(err)
 	}
