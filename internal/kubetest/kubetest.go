@@ -597,17 +597,11 @@ func ensureBinaries(logf func(string, ...any)) (string, error) {
 	if binDir == "" {
 		binDir = filepath.Join(root, "_output", "bin")
 	}
-	missing := false
-	for _, b := range KubeBinaries {
-		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
-			missing = true
-		}
-	}
-	if !missing {
+	if binariesCurrent(root, binDir) {
 		return binDir, nil
 	}
 	script := filepath.Join(root, "hack", "build-kube.sh")
-	logf("kubetest: building the Kubernetes binaries into %s (first time: about 6 minutes on 2 cores)", binDir)
+	logf("kubetest: running %s for %s (a first build takes about 6 minutes on 2 cores)", script, binDir)
 	cmd := exec.Command("bash", script)
 	cmd.Env = append(os.Environ(), "KUBE_BIN_DIR="+binDir)
 	out, err := cmd.CombinedOutput()
@@ -615,6 +609,34 @@ func ensureBinaries(logf func(string, ...any)) (string, error) {
 		return "", fmt.Errorf("%s failed: %w\n%s", script, err, out)
 	}
 	return binDir, nil
+}
+
+// binariesCurrent reports whether every binary exists and the build stamp
+// names the k8s.io/kubernetes version hack/tools/go.mod requires.
+func binariesCurrent(root, binDir string) bool {
+	for _, b := range KubeBinaries {
+		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			return false
+		}
+	}
+	stamp, err := os.ReadFile(filepath.Join(binDir, ".kube-version"))
+	if err != nil {
+		return false
+	}
+	gomod, err := os.ReadFile(filepath.Join(root, "hack", "tools", "go.mod"))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(gomod)) {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == "require" {
+			f = f[1:]
+		}
+		if len(f) >= 2 && f[0] == "k8s.io/kubernetes" {
+			return strings.HasPrefix(string(stamp), "k8s.io/kubernetes "+f[1]+" ")
+		}
+	}
+	return false
 }
 
 // repoRoot walks up from the working directory (a test runs in its

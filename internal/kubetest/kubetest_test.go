@@ -236,3 +236,44 @@ func TestTailFile(t *testing.T) {
 		t.Errorf("tailFile(missing) = %q, want a (no log: …) note", got)
 	}
 }
+
+func TestBinariesCurrent(t *testing.T) {
+	const gomod = "module x\n\nrequire (\n\tk8s.io/kubernetes v1.36.3 // indirect\n)\n\n// k8s.io/kubernetes replaces\n"
+	tests := []struct {
+		name    string
+		stamp   string // "" = no stamp file
+		missing string // a binary not created
+		want    bool
+	}{
+		{name: "all present, same version", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8\n", want: true},
+		{name: "other version", stamp: "k8s.io/kubernetes v1.35.0 go1.26.8\n", want: false},
+		{name: "no stamp", want: false},
+		{name: "binary missing", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8\n", missing: "kubelet", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, bin := t.TempDir(), t.TempDir()
+			if err := os.MkdirAll(filepath.Join(root, "hack", "tools"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "hack", "tools", "go.mod"), []byte(gomod), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range KubeBinaries {
+				if b != tt.missing {
+					if err := os.WriteFile(filepath.Join(bin, b), nil, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if tt.stamp != "" {
+				if err := os.WriteFile(filepath.Join(bin, ".kube-version"), []byte(tt.stamp), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := binariesCurrent(root, bin); got != tt.want {
+				t.Errorf("binariesCurrent = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
