@@ -146,13 +146,8 @@ func (r *KubeReporter) Emit(ev Event) {
 			rec.count++
 			rec.lastSeen = now
 			rec.lastObserved = ev.Time
-			if rec.created && !rec.queued && !rec.dirty {
-				if s.allow(rec.ev.Reason, now) {
-					r.enqueueEventLocked(rec)
-				} else {
-					rec.dirty = true
-					s.dirty++
-				}
+			if rec.created {
+				r.scheduleSeriesLocked(rec, now)
 			}
 			return
 		}
@@ -223,6 +218,28 @@ func (r *KubeReporter) enqueueEventLocked(rec *eventRecord) {
 	r.signal()
 }
 
+// scheduleSeriesLocked queues a series update for a created Event if its
+// reason has a token, else marks it dirty for a later sweep; the count is
+// kept either way, so a deferred update loses nothing.
+func (r *KubeReporter) scheduleSeriesLocked(rec *eventRecord, now time.Time) {
+	s := &r.events
+	if rec.queued {
+		return
+	}
+	if s.allow(rec.ev.Reason, now) {
+		if rec.dirty {
+			rec.dirty = false
+			s.dirty--
+		}
+		r.enqueueEventLocked(rec)
+		return
+	}
+	if !rec.dirty {
+		rec.dirty = true
+		s.dirty++
+	}
+}
+
 func (r *KubeReporter) forgetSeriesLocked(rec *eventRecord) {
 	if r.events.series[rec.key] == rec {
 		delete(r.events.series, rec.key)
@@ -256,10 +273,8 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 	}
 	if s.dirty > 0 {
 		for _, rec := range s.series {
-			if rec.dirty && s.allow(rec.ev.Reason, now) {
-				rec.dirty = false
-				s.dirty--
-				r.enqueueEventLocked(rec)
+			if rec.dirty {
+				r.scheduleSeriesLocked(rec, now)
 			}
 		}
 	}
@@ -296,10 +311,9 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 		case err == nil:
 			rec.created = true
 			rec.writtenCount = write.count
-			if rec.count > rec.writtenCount && !rec.dirty && !rec.queued {
+			if rec.count > rec.writtenCount {
 				// Repeats arrived during the write.
-				rec.dirty = true
-				s.dirty++
+				r.scheduleSeriesLocked(rec, now)
 			}
 			s.backoff = r.newBackoff()
 			s.retryAt = time.Time{}

@@ -524,3 +524,27 @@ func TestKubeReporterMetricsShareARegistry(t *testing.T) {
 		t.Errorf("gathered families (-want +got):\n%s", diff)
 	}
 }
+
+// A repeat that arrives while the Event is being created is written as a
+// series update right away (a token is free), not after a refill interval.
+func TestKubeReporterRepeatDuringCreate(t *testing.T) {
+	f := newKubeFakeReporter(t, KubeReporterConfig{}, kubeTestNode("node-a"))
+	ev := Event{Key: "k", Type: corev1.EventTypeWarning, Reason: "Repeat", Action: "Detected", Note: "again"}
+	repeated := false
+	f.client.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if !repeated {
+			repeated = true
+			f.Emit(ev)
+		}
+		return false, nil, nil
+	})
+	f.Emit(ev)
+	f.sync(context.Background())
+	if diff := cmp.Diff([]string{"create", "patch"}, f.verbs("events")); diff != "" {
+		t.Errorf("event API calls (-want +got):\n%s", diff)
+	}
+	got := f.eventsByReason(t, "Repeat")
+	if len(got) != 1 || got[0].Series == nil || got[0].Series.Count != 2 {
+		t.Errorf("Repeat Events = %+v, want one with series count 2 after one sync", got)
+	}
+}
