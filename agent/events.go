@@ -27,33 +27,33 @@ import (
 // Run's goroutine delivers in order with the reporter's backoff.
 
 const (
-	// ReportingController and the reportingInstance prefix identify the
+	// KubeReportingController and the reportingInstance prefix identify the
 	// agent's Events (`kubectl get events -o wide` shows them as the source).
-	ReportingController     = "nodetriage.io/agent"
-	reportingInstancePrefix = "nodetriage-"
-	// eventNamespace: Events about cluster-scoped objects (Nodes) live in
+	KubeReportingController     = "nodetriage.io/agent"
+	kubeReportingInstancePrefix = "nodetriage-"
+	// kubeEventNamespace: Events about cluster-scoped objects (Nodes) live in
 	// "default", like the kubelet's.
-	eventNamespace = metav1.NamespaceDefault
+	kubeEventNamespace = metav1.NamespaceDefault
 	// API validation limits for events.k8s.io/v1 (k8s.io/kubernetes
 	// pkg/apis/core/validation/events.go).
-	eventNoteLimit     = 1024
-	eventFieldLimit    = 128 // reason, action, reportingInstance
-	eventNameNodeLimit = 200 // room for ".<hex>" within the 253-char name limit
-	// maxEventSeries bounds the dedup records per reporter. With the
+	kubeEventNoteLimit     = 1024
+	kubeEventFieldLimit    = 128 // reason, action, reportingInstance
+	kubeEventNameNodeLimit = 200 // room for ".<hex>" within the 253-char name limit
+	// kubeMaxEventSeries bounds the dedup records per reporter. With the
 	// per-reason limit a reporter creates at most EventBurst + 2/min Events
 	// per reason, so this is reached only by a very large set of reasons.
-	maxEventSeries = 512
-	// maxReasonLimiters bounds the per-reason token buckets; full (idle)
+	kubeMaxEventSeries = 512
+	// kubeMaxReasonLimiters bounds the per-reason token buckets; full (idle)
 	// buckets are pruned first, as they are the same as new ones.
-	maxReasonLimiters = 256
-	// defaultEventAction is used when the caller gives none (the API
+	kubeMaxReasonLimiters = 256
+	// kubeDefaultEventAction is used when the caller gives none (the API
 	// requires one).
-	defaultEventAction = "Observed"
+	kubeDefaultEventAction = "Observed"
 )
 
-// eventRecord is one Event object (created or still to be created) and its
+// kubeEventRecord is one Event object (created or still to be created) and its
 // series, keyed by Event.Key.
-type eventRecord struct {
+type kubeEventRecord struct {
 	key  string
 	ev   Event // the first occurrence: what the object shows
 	name string
@@ -69,16 +69,16 @@ type eventRecord struct {
 	dirty bool
 }
 
-// eventState is the reporter's Event side, guarded by KubeReporter.mu.
-type eventState struct {
+// kubeEventState is the reporter's Event side, guarded by KubeReporter.mu.
+type kubeEventState struct {
 	cfg      KubeReporterConfig
-	queue    []*eventRecord
-	series   map[string]*eventRecord
+	queue    []*kubeEventRecord
+	series   map[string]*kubeEventRecord
 	limiters map[string]*rate.Limiter
 	dirty    int
 	lastName int64
 	// inflight is the record being written; overflow never drops it.
-	inflight *eventRecord
+	inflight *kubeEventRecord
 
 	retryAt  time.Time
 	backoff  wait.Backoff
@@ -86,28 +86,28 @@ type eventState struct {
 	dropping bool
 }
 
-func (s *eventState) init(cfg KubeReporterConfig) {
+func (s *kubeEventState) init(cfg KubeReporterConfig) {
 	s.cfg = cfg
-	s.series = map[string]*eventRecord{}
+	s.series = map[string]*kubeEventRecord{}
 	s.limiters = map[string]*rate.Limiter{}
 }
 
 // nextWake is when Run should look at Events again.
-func (s *eventState) nextWake(now time.Time) (time.Time, bool) {
+func (s *kubeEventState) nextWake(now time.Time) (time.Time, bool) {
 	switch {
 	case len(s.queue) > 0:
-		return laterOf(now, s.retryAt), true
+		return kubeLaterOf(now, s.retryAt), true
 	case s.dirty > 0:
-		return laterOf(now.Add(s.cfg.EventRefillInterval), s.retryAt), true
+		return kubeLaterOf(now.Add(s.cfg.EventRefillInterval), s.retryAt), true
 	}
 	return time.Time{}, false
 }
 
 // allow takes a token from reason's bucket.
-func (s *eventState) allow(reason string, now time.Time) bool {
+func (s *kubeEventState) allow(reason string, now time.Time) bool {
 	lim, ok := s.limiters[reason]
 	if !ok {
-		if len(s.limiters) >= maxReasonLimiters {
+		if len(s.limiters) >= kubeMaxReasonLimiters {
 			for r, l := range s.limiters {
 				if l.TokensAt(now) >= float64(s.cfg.EventBurst) {
 					delete(s.limiters, r)
@@ -157,7 +157,7 @@ func (r *KubeReporter) Emit(ev Event) {
 		r.metrics.suppressed(ev.Reason).Inc()
 		return
 	}
-	rec := &eventRecord{
+	rec := &kubeEventRecord{
 		key:          ev.Key,
 		ev:           ev,
 		name:         r.eventNameLocked(now),
@@ -165,10 +165,10 @@ func (r *KubeReporter) Emit(ev Event) {
 		lastObserved: ev.Time,
 		lastSeen:     now,
 	}
-	if len(s.series) >= maxEventSeries {
+	if len(s.series) >= kubeMaxEventSeries {
 		r.pruneSeriesLocked(now)
 	}
-	if len(s.series) < maxEventSeries {
+	if len(s.series) < kubeMaxEventSeries {
 		s.series[ev.Key] = rec
 	}
 	r.enqueueEventLocked(rec)
@@ -183,15 +183,15 @@ func (r *KubeReporter) eventNameLocked(now time.Time) string {
 	}
 	r.events.lastName = n
 	node := r.nodeName
-	if len(node) > eventNameNodeLimit {
-		node = strings.TrimRight(node[:eventNameNodeLimit], ".-")
+	if len(node) > kubeEventNameNodeLimit {
+		node = strings.TrimRight(node[:kubeEventNameNodeLimit], ".-")
 	}
 	return fmt.Sprintf("%s.%x", node, n)
 }
 
 // enqueueEventLocked appends rec to the delivery queue, dropping the oldest
 // entry when the buffer is full.
-func (r *KubeReporter) enqueueEventLocked(rec *eventRecord) {
+func (r *KubeReporter) enqueueEventLocked(rec *kubeEventRecord) {
 	s := &r.events
 	if len(s.queue) >= r.cfg.EventBufferSize {
 		victim := 0
@@ -221,7 +221,7 @@ func (r *KubeReporter) enqueueEventLocked(rec *eventRecord) {
 // scheduleSeriesLocked queues a series update for a created Event if its
 // reason has a token, else marks it dirty for a later sweep; the count is
 // kept either way, so a deferred update loses nothing.
-func (r *KubeReporter) scheduleSeriesLocked(rec *eventRecord, now time.Time) {
+func (r *KubeReporter) scheduleSeriesLocked(rec *kubeEventRecord, now time.Time) {
 	s := &r.events
 	if rec.queued {
 		return
@@ -240,7 +240,7 @@ func (r *KubeReporter) scheduleSeriesLocked(rec *eventRecord, now time.Time) {
 	}
 }
 
-func (r *KubeReporter) forgetSeriesLocked(rec *eventRecord) {
+func (r *KubeReporter) forgetSeriesLocked(rec *kubeEventRecord) {
 	if r.events.series[rec.key] == rec {
 		delete(r.events.series, rec.key)
 	}
@@ -338,7 +338,7 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 		default:
 			// Put it back at the head and back off.
 			rec.queued = true
-			s.queue = append([]*eventRecord{rec}, s.queue...)
+			s.queue = append([]*kubeEventRecord{rec}, s.queue...)
 			r.mu.Unlock()
 			r.eventsFailed(ctx, now, "write Event", err)
 			return
@@ -346,7 +346,7 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 	}
 }
 
-func (r *KubeReporter) removeQueuedLocked(rec *eventRecord) {
+func (r *KubeReporter) removeQueuedLocked(rec *kubeEventRecord) {
 	s := &r.events
 	for i, q := range s.queue {
 		if q == rec {
@@ -379,8 +379,8 @@ func (r *KubeReporter) eventsFailed(ctx context.Context, now time.Time, op strin
 	r.logger.Warn("cannot write Events; keeping them (bounded) and retrying with backoff", "op", op, "err", err, "retryIn", retryIn, "queued", len(s.queue))
 }
 
-// eventWrite is one API call for a record, prepared under the lock.
-type eventWrite struct {
+// kubeEventWrite is one API call for a record, prepared under the lock.
+type kubeEventWrite struct {
 	series bool
 	count  int32
 	name   string
@@ -388,8 +388,8 @@ type eventWrite struct {
 	patch  []byte
 }
 
-func (r *KubeReporter) eventWriteLocked(rec *eventRecord) eventWrite {
-	w := eventWrite{series: rec.created, count: rec.count, name: rec.name}
+func (r *KubeReporter) eventWriteLocked(rec *kubeEventRecord) kubeEventWrite {
+	w := kubeEventWrite{series: rec.created, count: rec.count, name: rec.name}
 	var series *eventsv1.EventSeries
 	if rec.count > 1 {
 		series = &eventsv1.EventSeries{Count: rec.count, LastObservedTime: metav1.NewMicroTime(rec.lastObserved)}
@@ -399,14 +399,14 @@ func (r *KubeReporter) eventWriteLocked(rec *eventRecord) eventWrite {
 		w.patch, _ = json.Marshal(map[string]*eventsv1.EventSeries{"series": series})
 		return w
 	}
-	w.create = newNodeEvent(rec.ev, rec.name, r.nodeName, r.nodeUID, series)
+	w.create = newKubeNodeEvent(rec.ev, rec.name, r.nodeName, r.nodeUID, series)
 	return w
 }
 
-func (w eventWrite) do(ctx context.Context, r *KubeReporter) error {
+func (w kubeEventWrite) do(ctx context.Context, r *KubeReporter) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	events := r.client.EventsV1().Events(eventNamespace)
+	events := r.client.EventsV1().Events(kubeEventNamespace)
 	start := time.Now()
 	var err error
 	if w.series {
@@ -427,39 +427,39 @@ func (w eventWrite) do(ctx context.Context, r *KubeReporter) error {
 	return nil
 }
 
-// newNodeEvent builds the events.k8s.io/v1 object for an Event on the Node,
+// newKubeNodeEvent builds the events.k8s.io/v1 object for an Event on the Node,
 // fitting fields to the API's limits.
-func newNodeEvent(ev Event, name, nodeName string, nodeUID types.UID, series *eventsv1.EventSeries) *eventsv1.Event {
+func newKubeNodeEvent(ev Event, name, nodeName string, nodeUID types.UID, series *eventsv1.EventSeries) *eventsv1.Event {
 	action := ev.Action
 	if action == "" {
-		action = defaultEventAction
+		action = kubeDefaultEventAction
 	}
 	eventType := ev.Type
 	if eventType == "" {
 		eventType = corev1.EventTypeNormal
 	}
 	return &eventsv1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Name: name, Namespace: eventNamespace},
+		ObjectMeta:          metav1.ObjectMeta{Name: name, Namespace: kubeEventNamespace},
 		EventTime:           metav1.NewMicroTime(ev.Time),
 		Series:              series,
-		ReportingController: ReportingController,
-		ReportingInstance:   truncateUTF8(reportingInstancePrefix+nodeName, eventFieldLimit, ""),
-		Action:              truncateUTF8(action, eventFieldLimit, ""),
-		Reason:              truncateUTF8(ev.Reason, eventFieldLimit, ""),
+		ReportingController: KubeReportingController,
+		ReportingInstance:   kubeTruncateUTF8(kubeReportingInstancePrefix+nodeName, kubeEventFieldLimit, ""),
+		Action:              kubeTruncateUTF8(action, kubeEventFieldLimit, ""),
+		Reason:              kubeTruncateUTF8(ev.Reason, kubeEventFieldLimit, ""),
 		Regarding: corev1.ObjectReference{
 			Kind:       "Node",
 			APIVersion: "v1",
 			Name:       nodeName,
 			UID:        nodeUID,
 		},
-		Note: truncateUTF8(ev.Note, eventNoteLimit, "…"),
+		Note: kubeTruncateUTF8(ev.Note, kubeEventNoteLimit, "…"),
 		Type: eventType,
 	}
 }
 
-// truncateUTF8 cuts s to at most limit bytes without splitting a UTF-8
+// kubeTruncateUTF8 cuts s to at most limit bytes without splitting a UTF-8
 // sequence, ending with marker when it cut.
-func truncateUTF8(s string, limit int, marker string) string {
+func kubeTruncateUTF8(s string, limit int, marker string) string {
 	if len(s) <= limit {
 		return s
 	}

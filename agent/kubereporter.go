@@ -133,9 +133,9 @@ func (c KubeReporterConfig) Validate() error {
 	return nil
 }
 
-// kubeletConditionTypes are the kubelet's own NodeCondition types. The
+// kubeletOwnedConditionTypes are the kubelet's own NodeCondition types. The
 // reporter never writes or deletes them, whatever it is handed.
-var kubeletConditionTypes = map[string]bool{
+var kubeletOwnedConditionTypes = map[string]bool{
 	string(corev1.NodeReady):              true,
 	string(corev1.NodeMemoryPressure):     true,
 	string(corev1.NodeDiskPressure):       true,
@@ -158,7 +158,7 @@ var kubeletConditionTypes = map[string]bool{
 //
 // Cost per reporter: the Run goroutine, one timer, and bounded state (the
 // desired conditions, EventBufferSize queued Events, at most
-// maxEventSeries dedup records). Reporters sharing one clientset share its
+// kubeMaxEventSeries dedup records). Reporters sharing one clientset share its
 // HTTP/2 connection and its goroutines.
 type KubeReporter struct {
 	client   kubernetes.Interface
@@ -199,7 +199,7 @@ type KubeReporter struct {
 
 	warnedKubeletType map[string]bool
 
-	events eventState
+	events kubeEventState
 }
 
 var _ Reporter = (*KubeReporter)(nil)
@@ -297,7 +297,7 @@ func (r *KubeReporter) needsWriteLocked() bool {
 	}
 	for i := range r.desired {
 		d := &r.desired[i]
-		if kubeletConditionTypes[d.Type] {
+		if kubeletOwnedConditionTypes[d.Type] {
 			continue
 		}
 		s, ok := r.server[d.Type]
@@ -306,7 +306,7 @@ func (r *KubeReporter) needsWriteLocked() bool {
 		}
 	}
 	for t := range r.removals {
-		if _, ok := r.server[t]; ok && !kubeletConditionTypes[t] {
+		if _, ok := r.server[t]; ok && !kubeletOwnedConditionTypes[t] {
 			return true
 		}
 	}
@@ -363,9 +363,9 @@ func (r *KubeReporter) nextWakeLocked(now time.Time) time.Time {
 	}
 	switch {
 	case !r.pendingSince.IsZero():
-		consider(laterOf(r.pendingSince.Add(r.cfg.BatchInterval), r.statusRetryAt))
+		consider(kubeLaterOf(r.pendingSince.Add(r.cfg.BatchInterval), r.statusRetryAt))
 	case len(r.desired) > 0 && !r.lastWrite.IsZero():
-		consider(laterOf(r.lastWrite.Add(r.cfg.HeartbeatInterval), r.statusRetryAt))
+		consider(kubeLaterOf(r.lastWrite.Add(r.cfg.HeartbeatInterval), r.statusRetryAt))
 	}
 	if t, ok := r.events.nextWake(now); ok {
 		consider(t)
@@ -373,7 +373,7 @@ func (r *KubeReporter) nextWakeLocked(now time.Time) time.Time {
 	return next
 }
 
-func laterOf(a, b time.Time) time.Time {
+func kubeLaterOf(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
 	}
@@ -511,18 +511,18 @@ func (r *KubeReporter) statusFailed(ctx context.Context, now time.Time, op strin
 	r.logger.Warn("cannot write node status; keeping the latest state and retrying with backoff", "op", op, "err", err, "retryIn", retryIn)
 }
 
-// conditionPatch is the strategic merge patch body for nodes/status.
-type conditionPatch struct {
-	Status conditionPatchStatus `json:"status"`
+// kubeStatusPatch is the strategic merge patch body for nodes/status.
+type kubeStatusPatch struct {
+	Status kubeStatusPatchBody `json:"status"`
 }
 
-type conditionPatchStatus struct {
+type kubeStatusPatchBody struct {
 	Conditions []any `json:"conditions"`
 }
 
-// deleteCondition is the strategic-merge directive removing one list
+// kubeConditionDelete is the strategic-merge directive removing one list
 // element by its merge key (type).
-type deleteCondition struct {
+type kubeConditionDelete struct {
 	Type  string `json:"type"`
 	Patch string `json:"$patch"`
 }
@@ -541,14 +541,14 @@ func (r *KubeReporter) buildStatusPatchLocked(now time.Time) (patch []byte, seq 
 	if !r.heartbeatDueLocked(now) && !r.needsWriteLocked() {
 		return nil, seq, false
 	}
-	patchBody := conditionPatch{Status: conditionPatchStatus{Conditions: []any{}}}
+	patchBody := kubeStatusPatch{Status: kubeStatusPatchBody{Conditions: []any{}}}
 	seen := make(map[string]int, len(r.desired))
 	for _, d := range r.desired {
-		if kubeletConditionTypes[d.Type] {
+		if kubeletOwnedConditionTypes[d.Type] {
 			r.warnKubeletTypeLocked(d.Type)
 			continue
 		}
-		cond := desiredNodeCondition(d, r.server, now)
+		cond := kubeDesiredNodeCondition(d, r.server, now)
 		if i, dup := seen[d.Type]; dup {
 			patchBody.Status.Conditions[i] = cond // the last one wins
 			continue
@@ -557,11 +557,11 @@ func (r *KubeReporter) buildStatusPatchLocked(now time.Time) (patch []byte, seq 
 		patchBody.Status.Conditions = append(patchBody.Status.Conditions, cond)
 	}
 	for t := range r.removals {
-		if kubeletConditionTypes[t] {
+		if kubeletOwnedConditionTypes[t] {
 			r.warnKubeletTypeLocked(t)
 			continue
 		}
-		patchBody.Status.Conditions = append(patchBody.Status.Conditions, deleteCondition{Type: t, Patch: "delete"})
+		patchBody.Status.Conditions = append(patchBody.Status.Conditions, kubeConditionDelete{Type: t, Patch: "delete"})
 	}
 	if len(patchBody.Status.Conditions) == 0 {
 		return nil, seq, false
@@ -575,10 +575,10 @@ func (r *KubeReporter) buildStatusPatchLocked(now time.Time) (patch []byte, seq 
 	return data, seq, true
 }
 
-// desiredNodeCondition turns the agent's desired condition into the API
+// kubeDesiredNodeCondition turns the agent's desired condition into the API
 // form. lastTransitionTime stays the server's whenever the server already
 // shows the same status, so restarts and heartbeats never move it.
-func desiredNodeCondition(d Condition, server map[string]corev1.NodeCondition, now time.Time) corev1.NodeCondition {
+func kubeDesiredNodeCondition(d Condition, server map[string]corev1.NodeCondition, now time.Time) corev1.NodeCondition {
 	transition := d.LastTransitionTime
 	if s, ok := server[d.Type]; ok && s.Status == d.Status {
 		transition = s.LastTransitionTime.Time

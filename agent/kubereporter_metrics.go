@@ -26,24 +26,24 @@ func (m kubeReporterMetrics) suppressed(reason string) prometheus.Counter {
 // newKubeReporterMetrics registers the reporter's metrics on reg, reusing
 // the families another reporter registered first.
 func newKubeReporterMetrics(reg prometheus.Registerer, logger *slog.Logger) kubeReporterMetrics {
-	writes := registerOrReuse(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
+	writes := kubeRegisterOrReuse(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodetriage_api_writes_total",
 		Help: "Kubernetes API writes by the reporter: kind is status (nodes/status patch) or event (Event create or series update).",
 	}, []string{"kind", "result"}))
-	duration := registerOrReuse(reg, logger, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration := kubeRegisterOrReuse(reg, logger, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "nodetriage_api_write_duration_seconds",
 		Help:    "Duration of Kubernetes API writes by the reporter.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"kind"}))
-	suppressed := registerOrReuse(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
+	suppressed := kubeRegisterOrReuse(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodetriage_events_suppressed_total",
 		Help: "Events not written because their reason's rate limit was exhausted.",
 	}, []string{"reason"}))
-	dropped := registerOrReuse(reg, logger, prometheus.NewCounter(prometheus.CounterOpts{
+	dropped := kubeRegisterOrReuse(reg, logger, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "nodetriage_events_dropped_total",
 		Help: "Events lost: the buffer overflowed while the API server was unreachable, or the API server rejected them.",
 	}))
-	pending := registerOrReuse(reg, logger, prometheus.NewGauge(prometheus.GaugeOpts{
+	pending := kubeRegisterOrReuse(reg, logger, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "nodetriage_reporter_pending",
 		Help: "1 while the desired node conditions are not yet written to the API server (summed over reporters in one process).",
 	}))
@@ -60,10 +60,10 @@ func newKubeReporterMetrics(reg prometheus.Registerer, logger *slog.Logger) kube
 	}
 }
 
-// registerOrReuse registers c, or returns the collector already registered
+// kubeRegisterOrReuse registers c, or returns the collector already registered
 // under the same description. Any other registration error (a clashing
 // definition) is logged and c is used unregistered, so reporting still works.
-func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, logger *slog.Logger, c C) C {
+func kubeRegisterOrReuse[C prometheus.Collector](reg prometheus.Registerer, logger *slog.Logger, c C) C {
 	if reg == nil {
 		return c
 	}

@@ -436,7 +436,7 @@ func TestKubeReporterEventBufferDropsOldest(t *testing.T) {
 
 func (f *kubeFakeReporter) listEvents(t *testing.T) []eventsv1.Event {
 	t.Helper()
-	list, err := f.client.EventsV1().Events(eventNamespace).List(context.Background(), metav1.ListOptions{})
+	list, err := f.client.EventsV1().Events(kubeEventNamespace).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +457,7 @@ func (f *kubeFakeReporter) eventsByReason(t *testing.T, reason string) []eventsv
 
 func TestNewNodeEvent(t *testing.T) {
 	long := strings.Repeat("é", 600) // 1200 bytes
-	got := newNodeEvent(Event{Type: "", Reason: "R", Note: long, Time: kubeT0}, "n.1", "node-a", "uid-1", nil)
+	got := newKubeNodeEvent(Event{Type: "", Reason: "R", Note: long, Time: kubeT0}, "n.1", "node-a", "uid-1", nil)
 	want := &eventsv1.Event{
 		ObjectMeta:          metav1.ObjectMeta{Name: "n.1", Namespace: "default"},
 		EventTime:           metav1.NewMicroTime(kubeT0),
@@ -470,10 +470,10 @@ func TestNewNodeEvent(t *testing.T) {
 		Type:                "Normal",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("newNodeEvent (-want +got):\n%s", diff)
+		t.Errorf("newKubeNodeEvent (-want +got):\n%s", diff)
 	}
-	if len(got.Note) > eventNoteLimit {
-		t.Errorf("note is %d bytes, limit %d", len(got.Note), eventNoteLimit)
+	if len(got.Note) > kubeEventNoteLimit {
+		t.Errorf("note is %d bytes, limit %d", len(got.Note), kubeEventNoteLimit)
 	}
 }
 
@@ -493,8 +493,8 @@ func TestTruncateUTF8(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.s, func(t *testing.T) {
-			if got := truncateUTF8(tt.s, tt.limit, tt.marker); got != tt.want {
-				t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tt.s, tt.limit, got, tt.want)
+			if got := kubeTruncateUTF8(tt.s, tt.limit, tt.marker); got != tt.want {
+				t.Errorf("kubeTruncateUTF8(%q, %d) = %q, want %q", tt.s, tt.limit, got, tt.want)
 			}
 		})
 	}
