@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nodetriage/nodetriage/probes"
@@ -223,13 +224,13 @@ func compilePattern(p string, caseInsensitive bool) (*regexp.Regexp, error) {
 // and hand-written rules most often trip over.
 func describeRegexpError(err error) error {
 	var se *syntax.Error
-	if errors.As(err, &se) && se.Code == syntax.ErrInvalidPerlOp {
+	if errors.As(err, &se) && (se.Code == syntax.ErrInvalidPerlOp || se.Code == syntax.ErrInvalidNamedCapture) {
 		switch {
-		case len(se.Expr) >= 3 && se.Expr[:3] == "(?=":
+		case strings.HasPrefix(se.Expr, "(?="):
 			return fmt.Errorf("RE2 does not support lookahead `(?=`")
-		case len(se.Expr) >= 3 && se.Expr[:3] == "(?!":
+		case strings.HasPrefix(se.Expr, "(?!"):
 			return fmt.Errorf("RE2 does not support negative lookahead `(?!` (use the exclude pattern)")
-		case len(se.Expr) >= 4 && (se.Expr[:4] == "(?<=" || se.Expr[:4] == "(?<!"):
+		case strings.HasPrefix(se.Expr, "(?<="), strings.HasPrefix(se.Expr, "(?<!"):
 			return fmt.Errorf("RE2 does not support lookbehind `%s`", se.Expr[:4])
 		}
 	}

@@ -300,7 +300,10 @@ func describeNPDJSONError(data []byte, err error) string {
 		return fmt.Sprintf("invalid JSON at line %d: %v", line, syn)
 	}
 	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
+	if errors.As(err, &typ) {
+		if typ.Field == "" {
+			return fmt.Sprintf("cannot use JSON %s as %s", typ.Value, typ.Type)
+		}
 		return fmt.Sprintf("%s: cannot use JSON %s as %s", typ.Field, typ.Value, typ.Type)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
