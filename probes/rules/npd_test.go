@@ -182,7 +182,7 @@ func TestNPDVectorsDefaultPacks(t *testing.T) {
 			"same as above"},
 		"kmsg\tEDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x3ee0b4 offset:0x0 grain:32 syndrome:0x0)": {
 			nil, "hardware (EDAC/CPER) errors are not in the default packs; import NPD's kernel-monitor.json for them"},
-		"kmsg\tkernel: {37}[Hardware Error]: event severity: corrected":   {nil, "hardware errors: not in the default packs"},
+		"kmsg\tkernel: {37}[Hardware Error]: event severity: corrected":  {nil, "hardware errors: not in the default packs"},
 		"kmsg\tkernel: {3}[Hardware Error]: event severity: recoverable": {nil, "hardware errors: not in the default packs"},
 		"kmsg\tkernel: [Hardware Error]: event severity: fatal":          {nil, "hardware errors: not in the default packs"},
 		"kmsg\tmce: [Hardware Error]: event severity: fatal":             {nil, "hardware errors: not in the default packs"},
