@@ -23,7 +23,7 @@ func TestRequiredLiterals(t *testing.T) {
 	}{
 		{`abc`, []string{"abc"}},
 		{`(?i)abc`, []string{"ABC"}},
-		{`(?i)kill`, []string{"ILL"}},                   // k also folds to the Kelvin sign
+		{`(?i)kill`, []string{"ILL"}},                     // k also folds to the Kelvin sign
 		{`(?i)toomanyrequests`, []string{"TOOMANYREQUE"}}, // s also folds to ſ
 		{`[Cc]ontainer`, []string{"Container"}},
 		{`[Ss]ervice`, []string{"Service", "service"}}, // s/S fold to ſ: kept exact
