@@ -138,9 +138,13 @@ var benignLines = map[probes.Source][]lineGen{
 			id := hexN(r, 64)
 			return fmt.Sprintf("Started cri-containerd-%s.scope - libcontainer container %s.", id, id)
 		},
-		func(r *rand.Rand) string { return fmt.Sprintf("cri-containerd-%s.scope: Deactivated successfully.", hexN(r, 64)) },
+		func(r *rand.Rand) string {
+			return fmt.Sprintf("cri-containerd-%s.scope: Deactivated successfully.", hexN(r, 64))
+		},
 		func(r *rand.Rand) string { return fmt.Sprintf("Started Session %d of User root.", r.IntN(9999)) },
-		func(r *rand.Rand) string { return fmt.Sprintf("session-%d.scope: Deactivated successfully.", r.IntN(9999)) },
+		func(r *rand.Rand) string {
+			return fmt.Sprintf("session-%d.scope: Deactivated successfully.", r.IntN(9999))
+		},
 		func(r *rand.Rand) string {
 			p := strings.ReplaceAll(uid(r), "-", "_")
 			return fmt.Sprintf("Created slice kubepods-besteffort-pod%s.slice - libcontainer container kubepods-besteffort-pod%s.slice.", p, p)
