@@ -117,7 +117,7 @@ func kernelRules() []Rule {
 				`|BUG: unable to handle page fault for address: (?P<address>\S+)` +
 				`|kernel BUG at (?P<location>[^!\s]+)!` +
 				`|divide error: 0000 \[#\d+\]` +
-				`|general protection fault` +
+				`|general protection fault(?:: |, [^:]*: )[0-9a-f]{4} \[#\d+\]` +
 				`|Oops: [0-9a-f]{4} \[#\d+\]`,
 			Reason:   "KernelOops",
 			Severity: probes.SeverityProblem,
