@@ -60,6 +60,9 @@ func compileRule(r Rule) (*compiledRule, error) {
 	if r.Kind == "" {
 		r.Kind = KindTemporary
 	}
+	if r.Check == "" {
+		r.Check = UserRulesCheck
+	}
 	switch r.Kind {
 	case KindTemporary, KindPermanent, KindFact, KindContext:
 	default:

@@ -197,6 +197,8 @@ func (e *Engine) Match(line probes.Line) []probes.Finding {
 	}
 	var out []probes.Finding
 	if len(idx.matchers) > 0 {
+		// Up to 512 matchers per source the candidate set lives on the
+		// stack; only a larger (user-made) rule set allocates.
 		var stack [8]uint64
 		var cand []uint64
 		if idx.words <= len(stack) {

@@ -43,7 +43,8 @@ type Rule struct {
 	// Name identifies the rule; unique within an engine.
 	Name string `json:"name"`
 	// Check is the finding's Check: the rule pack ("kernel-log", …,
-	// "user-rules", "npd:<file>"). Set by the pack, DecodeUserRules or ParseNPD.
+	// "user-rules", "npd:<file>"). Set by the pack, DecodeUserRules or
+	// ParseNPD; empty means "user-rules".
 	Check string `json:"-"`
 	// Sources are the log sources the rule reads.
 	Sources []probes.Source `json:"sources"`
