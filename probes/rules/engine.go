@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type Engine struct {
 	occ     map[*compiledRule]map[string]*occurrences
 	context map[*compiledRule]*contextRing
 	buffers map[*npdFile]*lineBuffer
+
+	// npdMultiLine are the imported rules that need NPD's line buffer, per
+	// file; immutable after NewEngine.
+	npdMultiLine map[*npdFile][]*compiledRule
 }
 
 // matcher is one regexp the scanner can admit: a rule's pattern, or a
@@ -85,6 +90,7 @@ func NewEngine(rules []Rule, opts Options) (*Engine, error) {
 		occ:            map[*compiledRule]map[string]*occurrences{},
 		context:        map[*compiledRule]*contextRing{},
 		buffers:        map[*npdFile]*lineBuffer{},
+		npdMultiLine:   map[*npdFile][]*compiledRule{},
 	}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
@@ -106,14 +112,12 @@ func NewEngine(rules []Rule, opts Options) (*Engine, error) {
 	if i, err := linkRules(e.rules); err != nil {
 		return nil, fmt.Errorf("rule %d %q: %w", i, e.rules[i].Name, err)
 	}
-	if err := e.index(); err != nil {
-		return nil, err
-	}
+	e.index()
 	e.reasons = reasonsOf(e.rules)
 	return e, nil
 }
 
-func (e *Engine) index() error {
+func (e *Engine) index() {
 	type pending struct {
 		matchers []*matcher
 		lits     []literal
@@ -156,8 +160,11 @@ func (e *Engine) index() error {
 		for _, s := range c.Sources {
 			if c.npd != nil && c.npd.multiLine {
 				p := get(s)
-				if len(p.npd) == 0 || p.npd[len(p.npd)-1] != c.npd.file {
+				if !slices.Contains(p.npd, c.npd.file) {
 					p.npd = append(p.npd, c.npd.file)
+				}
+				if !slices.Contains(e.npdMultiLine[c.npd.file], c) {
+					e.npdMultiLine[c.npd.file] = append(e.npdMultiLine[c.npd.file], c)
 				}
 				continue
 			}
@@ -176,7 +183,6 @@ func (e *Engine) index() error {
 			npdFiles: p.npd,
 		}
 	}
-	return nil
 }
 
 // matcherLiterals is requiredLiterals for a compiled regexp.

@@ -463,10 +463,7 @@ func (e *Engine) matchNPDBuffer(f *npdFile, line probes.Line, out []probes.Findi
 	buf.push(msg, line)
 	msgs := buf.ordered()
 	joined := strings.Join(msgs, "\n")
-	for _, c := range e.rules {
-		if c.npd == nil || c.npd.file != f || !c.npd.multiLine {
-			continue
-		}
+	for _, c := range e.npdMultiLine[f] {
 		loc := c.re.FindStringSubmatchIndex(joined)
 		if loc == nil {
 			continue

@@ -503,3 +503,28 @@ func FuzzParseNPD(f *testing.F) {
 		}
 	})
 }
+
+// TestNPDBuffersPerFile: each imported file keeps one buffer, fed once per
+// line, even when its rules are interleaved with another file's.
+func TestNPDBuffersPerFile(t *testing.T) {
+	a, err := ParseNPD([]byte(`{"plugin":"journald","pluginConfig":{"source":"kubelet"},"bufferSize":2,"rules":[
+		{"type":"temporary","reason":"PairA","pattern":"x\\ny"},{"type":"temporary","reason":"OtherA","pattern":"q\\nq"}]}`), "a.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseNPD([]byte(`{"plugin":"journald","pluginConfig":{"source":"kubelet"},"bufferSize":3,"rules":[
+		{"type":"temporary","reason":"TripleB","pattern":"x\\ny\\nz"}]}`), "b.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, []Rule{a[0], b[0], a[1]})
+	var got []string
+	for i, l := range []string{"x", "y", "z"} {
+		for _, f := range e.Match(testLine(probes.SourceKubelet, l, testStart.Add(time.Duration(i)*time.Second))) {
+			got = append(got, f.Check+":"+f.Reason)
+		}
+	}
+	if diff := cmp.Diff([]string{"npd:a.json:PairA", "npd:b.json:TripleB"}, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
