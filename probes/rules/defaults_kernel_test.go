@@ -52,8 +52,8 @@ func taskHung(comm, pid, secs string) want {
 func deadlock(reason, comm, pid, secs string) want {
 	return want{
 		Check: KernelPack, Reason: reason, Condition: "KernelDeadlock", Severity: probes.SeverityProblem,
-		Message:  comm + " (pid " + pid + ") has been blocked in the kernel for more than " + secs + " s; pods on this node cannot be started or stopped reliably",
-		Evidence: ev("comm", comm, "pid", pid),
+		Message:  comm + " (pid " + pid + ") is stuck in the kernel (hung task); pods on this node cannot be started or stopped reliably",
+		Evidence: ev("comm", comm, "pid", pid, "seconds", secs),
 		Clear:    rebootClear,
 	}
 }

@@ -275,7 +275,9 @@ const (
 )
 
 // deadlockRule is a KernelDeadlock rule for hung container-runtime or
-// kubelet tasks; comms is a regexp alternation of their task names.
+// kubelet tasks; comms is a regexp alternation of their task names. The
+// message leaves out the blocked time, which grows with every repeat of the
+// kernel's warning (it is in the evidence), so a repeat is not a new message.
 func deadlockRule(name, comms, reason string) Rule {
 	return Rule{
 		Name:      "kernel-deadlock-" + name,
@@ -286,7 +288,7 @@ func deadlockRule(name, comms, reason string) Rule {
 		Reason:    reason,
 		Severity:  probes.SeverityProblem,
 		Summary:   "the kernel reports " + name + " blocked in uninterruptible sleep; it will not recover without a reboot",
-		Message:   `${comm} (pid ${pid}) has been blocked in the kernel for more than ${seconds} s; pods on this node cannot be started or stopped reliably`,
+		Message:   `${comm} (pid ${pid}) is stuck in the kernel (hung task); pods on this node cannot be started or stopped reliably`,
 		Remedy: `a task stuck in D state does not recover: cordon and drain the node (kubectl drain <node> --ignore-daemonsets --delete-emptydir-data), ` +
 			`save the blocked stacks (echo w > /proc/sysrq-trigger; dmesg -T), then reboot it`,
 	}
