@@ -52,7 +52,7 @@ func fieldErr(field, format string, args ...any) *ruleError {
 const defaultRecallWithin = time.Minute
 
 // compileRule validates one rule on its own (cross-rule checks — duplicate
-// names, recall targets — happen in link).
+// names, recall targets — happen in linkRules).
 func compileRule(r Rule) (*compiledRule, error) {
 	if r.Name == "" {
 		return nil, fieldErr("name", "must not be empty")
