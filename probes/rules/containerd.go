@@ -1,0 +1,17 @@
+package rules
+
+import "github.com/nodetriage/nodetriage/probes"
+
+// containerdRules is the containerd-log pack. It reads containerd's journal
+// (SYSLOG_IDENTIFIER=containerd) and reports:
+//
+//   - SandboxImagePullFailing (condition SandboxImageMissing): the pause
+//     image cannot be pulled — "failed to get sandbox image %q" (containerd
+//     ≤ 2.2) or a failed pull of a pause/sandbox ref (2.3+, signals.md §4.4).
+//     Clears after the agent's quiet window without a repeat.
+//   - OCIRuntimeCreateFailed (event): "OCI runtime create failed: …".
+//   - CgroupCreateFailing (condition MemoryCgroupLeak) and the event
+//     CgroupCreateFailed: runc's "mkdir /sys/fs/cgroup/…: cannot allocate
+//     memory | no space left on device", runc ≤ 1.0 and ≥ 1.1 wording
+//     (signals.md §1.2 G, kubernetes/kubernetes#74382, #96701).
+func containerdRules() []Rule { return runtimeRules("containerd", probes.SourceContainerd) }

@@ -1,0 +1,444 @@
+package rules
+
+import (
+	"fmt"
+	"math/bits"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/nodetriage/nodetriage/probes"
+)
+
+// Options tune an Engine.
+type Options struct {
+	// Clock stamps findings of lines that carry no time. Default: the real clock.
+	Clock clock.PassiveClock
+	// MaxSubjects bounds, per rule, how many subjects' occurrence windows are
+	// kept (the least recently seen is dropped). Default 256.
+	MaxSubjects int
+	// ContextEntries bounds, per context rule, how many remembered lines are
+	// kept. Default 32.
+	ContextEntries int
+
+	// noPrefilter runs every rule's regexp on every line (tests only: the
+	// reference the prefilter is checked against).
+	noPrefilter bool
+}
+
+const (
+	defaultMaxSubjects    = 256
+	defaultContextEntries = 32
+)
+
+// Engine matches log lines against rules. Build it with NewEngine; Match is
+// safe for concurrent use.
+type Engine struct {
+	clock          clock.PassiveClock
+	rules          []*compiledRule
+	sources        map[probes.Source]*sourceIndex
+	reasons        []probes.ReasonInfo
+	noPrefilter    bool
+	maxSubjects    int
+	contextEntries int
+
+	mu      sync.Mutex
+	last    map[string]probes.Match
+	occ     map[*compiledRule]map[string]*occurrences
+	context map[*compiledRule]*contextRing
+	buffers map[*npdFile]*lineBuffer
+
+	// npdMultiLine are the imported rules that need NPD's line buffer, per
+	// file; immutable after NewEngine.
+	npdMultiLine map[*npdFile][]*compiledRule
+}
+
+// matcher is one regexp the scanner can admit: a rule's pattern, or a
+// permanent rule's recovery pattern.
+type matcher struct {
+	rule     *compiledRule
+	recovery bool
+	re       *regexp.Regexp
+	names    []string
+}
+
+// sourceIndex is everything Match needs for one source; immutable.
+type sourceIndex struct {
+	matchers []*matcher
+	scan     *scanner
+	// always are matchers without a literal requirement: tried on every line.
+	always []int32
+	words  int
+	// npdFiles are imported node-problem-detector files on this source whose
+	// rules need NPD's multi-line buffer.
+	npdFiles []*npdFile
+}
+
+// NewEngine validates and indexes rules. Errors name the rule and field:
+// duplicate names, bad regexps, unknown sources, missing remedies.
+func NewEngine(rules []Rule, opts Options) (*Engine, error) {
+	e := &Engine{
+		clock:          opts.Clock,
+		sources:        map[probes.Source]*sourceIndex{},
+		noPrefilter:    opts.noPrefilter,
+		maxSubjects:    opts.MaxSubjects,
+		contextEntries: opts.ContextEntries,
+		last:           map[string]probes.Match{},
+		occ:            map[*compiledRule]map[string]*occurrences{},
+		context:        map[*compiledRule]*contextRing{},
+		buffers:        map[*npdFile]*lineBuffer{},
+		npdMultiLine:   map[*npdFile][]*compiledRule{},
+	}
+	if e.clock == nil {
+		e.clock = clock.RealClock{}
+	}
+	if e.maxSubjects <= 0 {
+		e.maxSubjects = defaultMaxSubjects
+	}
+	if e.contextEntries <= 0 {
+		e.contextEntries = defaultContextEntries
+	}
+	for i, r := range rules {
+		c, err := compileRule(r)
+		if err != nil {
+			return nil, fmt.Errorf("rule %d %q: %w", i, r.Name, err)
+		}
+		c.idx = i
+		e.rules = append(e.rules, c)
+	}
+	if i, err := linkRules(e.rules); err != nil {
+		return nil, fmt.Errorf("rule %d %q: %w", i, e.rules[i].Name, err)
+	}
+	e.index()
+	e.reasons = reasonsOf(e.rules)
+	return e, nil
+}
+
+func (e *Engine) index() {
+	type pending struct {
+		matchers []*matcher
+		lits     []literal
+		hits     [][]int32
+		litIDs   map[string]int
+		always   []int32
+		npd      []*npdFile
+	}
+	bySource := map[probes.Source]*pending{}
+	get := func(s probes.Source) *pending {
+		p := bySource[s]
+		if p == nil {
+			p = &pending{litIDs: map[string]int{}}
+			bySource[s] = p
+		}
+		return p
+	}
+	add := func(s probes.Source, m *matcher) {
+		p := get(s)
+		id := int32(len(p.matchers))
+		p.matchers = append(p.matchers, m)
+		lits, ok := matcherLiterals(m.re)
+		if !ok {
+			p.always = append(p.always, id)
+			return
+		}
+		for _, l := range lits {
+			k := l.key()
+			lid, seen := p.litIDs[k]
+			if !seen {
+				lid = len(p.lits)
+				p.litIDs[k] = lid
+				p.lits = append(p.lits, l)
+				p.hits = append(p.hits, nil)
+			}
+			p.hits[lid] = append(p.hits[lid], id)
+		}
+	}
+	for _, c := range e.rules {
+		for _, s := range c.Sources {
+			if c.npd != nil && c.npd.multiLine {
+				p := get(s)
+				if !slices.Contains(p.npd, c.npd.file) {
+					p.npd = append(p.npd, c.npd.file)
+				}
+				if !slices.Contains(e.npdMultiLine[c.npd.file], c) {
+					e.npdMultiLine[c.npd.file] = append(e.npdMultiLine[c.npd.file], c)
+				}
+				continue
+			}
+			add(s, &matcher{rule: c, re: c.re, names: c.names})
+			if c.recovery != nil {
+				add(s, &matcher{rule: c, recovery: true, re: c.recovery, names: c.recNames})
+			}
+		}
+	}
+	for s, p := range bySource {
+		e.sources[s] = &sourceIndex{
+			matchers: p.matchers,
+			scan:     newScanner(p.lits, p.hits),
+			always:   p.always,
+			words:    (len(p.matchers) + 63) / 64,
+			npdFiles: p.npd,
+		}
+	}
+}
+
+// matcherLiterals is requiredLiterals for a compiled regexp.
+func matcherLiterals(re *regexp.Regexp) ([]literal, bool) {
+	parsed, err := parseSyntax(re.String())
+	if err != nil {
+		return nil, false
+	}
+	return requiredLiterals(parsed)
+}
+
+// Match returns the findings a line produces (nil for most lines). A line no
+// rule can match costs one scan of its bytes and allocates nothing.
+func (e *Engine) Match(line probes.Line) []probes.Finding {
+	idx := e.sources[line.Source]
+	if idx == nil {
+		return nil
+	}
+	var out []probes.Finding
+	if len(idx.matchers) > 0 {
+		// Up to 512 matchers per source the candidate set lives on the
+		// stack; only a larger (user-made) rule set allocates.
+		var stack [8]uint64
+		var cand []uint64
+		if idx.words <= len(stack) {
+			cand = stack[:idx.words]
+		} else {
+			cand = make([]uint64, idx.words)
+		}
+		if e.noPrefilter {
+			for i := range idx.matchers {
+				cand[i>>6] |= 1 << (uint(i) & 63)
+			}
+		} else {
+			idx.scan.scan(line.Text, cand)
+			for _, id := range idx.always {
+				cand[id>>6] |= 1 << (uint(id) & 63)
+			}
+		}
+		for w, word := range cand {
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				word &= word - 1
+				out = e.try(idx.matchers[w*64+b], line, out)
+			}
+		}
+	}
+	for _, f := range idx.npdFiles {
+		out = e.matchNPDBuffer(f, line, out)
+	}
+	return out
+}
+
+// try runs one admitted matcher on the line.
+func (e *Engine) try(m *matcher, line probes.Line, out []probes.Finding) []probes.Finding {
+	text := line.Text
+	if m.rule.npd != nil {
+		var ok bool
+		if text, ok = m.rule.npd.file.message(text); !ok {
+			return out
+		}
+	}
+	if !m.re.MatchString(text) {
+		return out
+	}
+	captures := extractCaptures(m.names, m.re.FindStringSubmatchIndex(text), text)
+	if m.recovery {
+		return append(out, e.recovered(m.rule, line, captures))
+	}
+	if m.rule.exclude != nil && m.rule.exclude.MatchString(text) {
+		return out
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.fire(m.rule, line, text, captures, out)
+}
+
+// fire records a rule match and returns its finding, if any. e.mu is held.
+func (e *Engine) fire(c *compiledRule, line probes.Line, matched string, captures map[string]string, out []probes.Finding) []probes.Finding {
+	at := line.Time
+	if at.IsZero() {
+		at = e.clock.Now()
+	}
+	for _, rc := range c.recall {
+		found := e.recallContext(rc, line.Source, at, captures)
+		if !found && rc.Required {
+			return out
+		}
+	}
+	if c.Kind == KindContext {
+		e.remember(c, line.Source, at, captures)
+		return out
+	}
+	if c.Reason != "" {
+		e.last[c.Reason] = probes.Match{Reason: c.Reason, Line: line, Captures: copyMap(captures)}
+	}
+	if c.Kind == KindFact {
+		return out
+	}
+	subject := c.subject.expand(captures, matched)
+	count := 1
+	if c.MinOccurrences > 1 {
+		var reached bool
+		count, reached = e.occur(c, subject, at)
+		if !reached {
+			return out
+		}
+	}
+	return append(out, e.finding(c, line, matched, at, subject, captures, count))
+}
+
+func (e *Engine) finding(c *compiledRule, line probes.Line, matched string, at time.Time, subject string, captures map[string]string, count int) probes.Finding {
+	f := probes.Finding{
+		Check:    c.Check,
+		Reason:   c.Reason,
+		Severity: c.Severity,
+		Message:  c.message.expand(captures, matched),
+		Remedy:   c.remedy.expand(captures, matched),
+		Evidence: evidence(line, matched, captures),
+		Subject:  subject,
+		Time:     at,
+	}
+	if c.npd != nil {
+		f.Message = c.npd.message(matched)
+		if !c.npd.multiLine {
+			f.Evidence["line"] = truncate(line.Text, maxEvidenceLen)
+		}
+	}
+	if c.Kind == KindPermanent {
+		f.Condition = c.Condition
+		f.Clear = c.clear
+		if f.Clear.Mode == probes.ClearOnReboot {
+			f.Clear.BootID = line.BootID
+		}
+	}
+	if c.MinOccurrences > 1 {
+		f.Evidence["occurrences"] = fmt.Sprint(count)
+		f.Evidence["window"] = c.Window.String()
+	}
+	return f
+}
+
+// recovered builds the finding that clears a permanent rule's condition.
+func (e *Engine) recovered(c *compiledRule, line probes.Line, captures map[string]string) probes.Finding {
+	at := line.Time
+	if at.IsZero() {
+		at = e.clock.Now()
+	}
+	subject := c.subject.expand(captures, line.Text)
+	e.mu.Lock()
+	if subjects := e.occ[c]; subjects != nil {
+		delete(subjects, subject)
+	}
+	e.mu.Unlock()
+	return probes.Finding{
+		Check:     c.Check,
+		Condition: c.Condition,
+		Reason:    c.Reason,
+		Severity:  c.Severity,
+		Message:   oneLine("recovered: "+line.Text, maxMessageLen),
+		Remedy:    "none needed: the log reports recovery",
+		Evidence:  evidence(line, line.Text, captures),
+		Subject:   subject,
+		Time:      at,
+		Clear:     c.clear,
+		Recovered: true,
+	}
+}
+
+// evidence holds the raw line, where it came from and the captures.
+func evidence(line probes.Line, matched string, captures map[string]string) map[string]string {
+	ev := make(map[string]string, len(captures)+len(line.Fields)+4)
+	for k, v := range line.Fields {
+		ev[k] = truncate(v, maxEvidenceLen)
+	}
+	for k, v := range captures {
+		ev[k] = truncate(v, maxEvidenceLen)
+	}
+	ev["line"] = truncate(matched, maxEvidenceLen)
+	ev["source"] = string(line.Source)
+	if line.Origin != "" {
+		ev["origin"] = line.Origin
+	}
+	if !line.Time.IsZero() {
+		ev["time"] = line.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return ev
+}
+
+// extractCaptures maps group names to matched text. Several groups may share
+// a name (alternatives): the first group that took part in the match wins.
+func extractCaptures(names []string, loc []int, text string) map[string]string {
+	var m map[string]string
+	for i, n := range names {
+		if n == "" || 2*i+1 >= len(loc) || loc[2*i] < 0 {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]string, len(names))
+		}
+		if _, set := m[n]; !set {
+			m[n] = text[loc[2*i]:loc[2*i+1]]
+		}
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// LastMatch returns the latest line a rule with this reason matched. It
+// implements probes.LogRecall.
+func (e *Engine) LastMatch(reason string) (probes.Match, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, ok := e.last[reason]
+	if !ok {
+		return probes.Match{}, false
+	}
+	m.Captures = copyMap(m.Captures)
+	return m, true
+}
+
+var _ probes.LogRecall = (*Engine)(nil)
+
+// Reasons lists every reason the loaded rules can report (fact and context
+// rules report none), once per reason and condition, in rule order.
+func (e *Engine) Reasons() []probes.ReasonInfo {
+	return append([]probes.ReasonInfo(nil), e.reasons...)
+}
+
+func reasonsOf(rules []*compiledRule) []probes.ReasonInfo {
+	var out []probes.ReasonInfo
+	seen := map[string]bool{}
+	for _, c := range rules {
+		if c.Kind != KindTemporary && c.Kind != KindPermanent {
+			continue
+		}
+		k := c.Reason + "\x00" + c.Condition
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		summary := c.Summary
+		if summary == "" {
+			summary = fmt.Sprintf("log rule %s matched", c.Name)
+		}
+		out = append(out, probes.ReasonInfo{Reason: c.Reason, Condition: c.Condition, Severity: c.Severity, Summary: summary})
+	}
+	return out
+}
