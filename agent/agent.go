@@ -110,13 +110,9 @@ type prepared struct {
 	matcher        Matcher
 	matcherChanged bool
 	ruleReasons    []probes.ReasonInfo
-	// checks holds the checks to (re)start, built from their settings.
-	checks map[string]builtCheck
-}
-
-type builtCheck struct {
-	check probes.Check
-	err   error
+	// checks holds the checks to (re)start, built from their settings; nil
+	// for one that could not be built yet (its loop retries).
+	checks map[string]probes.Check
 }
 
 // New validates the options and configuration and builds every check and
@@ -223,7 +219,7 @@ func readBootID(host probes.FS, logger *slog.Logger) string {
 // prepare validates cfg against what runs now (prev, nil at start) and
 // builds the matcher and every check whose configuration changed.
 func (a *Agent) prepare(cfg *Config, prev *Config) (*prepared, error) {
-	p := &prepared{cfg: cfg, checks: map[string]builtCheck{}}
+	p := &prepared{cfg: cfg, checks: map[string]probes.Check{}}
 	if a.opts.NewMatcher != nil {
 		if prev == nil || !bytes.Equal(prev.Rules.Raw, cfg.Rules.Raw) || !slices.Equal(prev.NPDRuleFiles, cfg.NPDRuleFiles) {
 			m, reasons, err := a.opts.NewMatcher(cfg.Rules, cfg.NPDRuleFiles)
@@ -251,10 +247,13 @@ func (a *Agent) prepare(cfg *Config, prev *Config) (*prepared, error) {
 			continue
 		}
 		check, err := spec.New(a.checkEnv(spec, cc, cfg))
-		if err != nil && isSettingsError(err, cc.Settings) {
+		switch {
+		case err != nil && isSettingsError(err, cc.Settings):
 			return nil, err
+		case err != nil:
+			check = nil // its loop builds it again and reports why it cannot
 		}
-		p.checks[spec.Name] = builtCheck{check: check, err: err}
+		p.checks[spec.Name] = check
 	}
 	return p, nil
 }
@@ -408,9 +407,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	enabled := 0
 	for _, spec := range a.opts.Checks {
-		if b, ok := prep.checks[spec.Name]; ok {
+		if check, ok := prep.checks[spec.Name]; ok {
 			cc := cfg.Checks[spec.Name]
-			a.sched.start(ctx, spec, cc, a.checkEnv(spec, cc, cfg), b.check, b.err)
+			a.sched.start(ctx, spec, cc, a.checkEnv(spec, cc, cfg), check)
 			enabled++
 		}
 	}

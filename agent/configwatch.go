@@ -122,8 +122,8 @@ func (a *Agent) apply(ctx context.Context, p *prepared) {
 			continue
 		}
 		a.sched.stop(spec.Name)
-		if b, ok := p.checks[spec.Name]; ok {
-			a.sched.start(runCtx, spec, cc, a.checkEnv(spec, cc, p.cfg), b.check, b.err)
+		if check, ok := p.checks[spec.Name]; ok {
+			a.sched.start(runCtx, spec, cc, a.checkEnv(spec, cc, p.cfg), check)
 		}
 	}
 	for _, name := range sortedKeys(p.cfg.Sources) {

@@ -42,15 +42,17 @@ type scheduler struct {
 
 // checkLoop is one check's goroutine and its health.
 type checkLoop struct {
-	name    string
-	spec    probes.Spec
-	cfg     CheckConfig
-	env     probes.Env
-	check   probes.Check
-	newErr  error
-	trigger chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
+	name   string
+	spec   probes.Spec
+	cfg    CheckConfig
+	env    probes.Env
+	check  probes.Check
+	newErr error
+	// watching: the check's WatchPaths are registered.
+	watching bool
+	trigger  chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 
 	// lastCompleted is the clock time (UnixNano) the loop last finished a
 	// run, or started.
@@ -64,12 +66,12 @@ func newScheduler(clk clock.Clock, logger *slog.Logger, m *Metrics, sm *Conditio
 	return &scheduler{clock: clk, logger: logger, metrics: m, sm: sm, watches: w, loops: map[string]*checkLoop{}}
 }
 
-// start runs a check loop. check is the already-built check, or nil with
-// newErr saying why it could not be built (it is built again each interval).
-func (s *scheduler) start(ctx context.Context, spec probes.Spec, cfg CheckConfig, env probes.Env, check probes.Check, newErr error) {
+// start runs a check loop. check is the already-built check, or nil when it
+// could not be built yet (it is built again on each run until it is).
+func (s *scheduler) start(ctx context.Context, spec probes.Spec, cfg CheckConfig, env probes.Env, check probes.Check) {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &checkLoop{
-		name: spec.Name, spec: spec, cfg: cfg, env: env, check: check, newErr: newErr,
+		name: spec.Name, spec: spec, cfg: cfg, env: env, check: check,
 		trigger: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
 	}
 	l.lastCompleted.Store(s.clock.Now().UnixNano())
@@ -183,9 +185,10 @@ func (s *scheduler) execute(ctx context.Context, l *checkLoop) ([]probes.Finding
 			return nil, resultOf(err), err
 		}
 		l.check = check
-		if w, ok := check.(probes.Watched); ok && s.watches != nil {
-			s.watches.add(l.name, l.env.Host, w.WatchPaths(), l.trigger)
-		}
+	}
+	if w, ok := l.check.(probes.Watched); ok && !l.watching && s.watches != nil {
+		s.watches.add(l.name, l.env.Host, w.WatchPaths(), l.trigger)
+		l.watching = true
 	}
 	return runWithDeadline(ctx, l.name, l.check, l.cfg.Timeout, l.env.Logger)
 }
