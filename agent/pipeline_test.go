@@ -24,9 +24,9 @@ type fakeStream struct {
 	lost atomic.Uint64
 }
 
-func (s *fakeStream) Name() string                                   { return s.name }
+func (s *fakeStream) Name() string                                    { return s.name }
 func (s *fakeStream) Run(ctx context.Context, sink probes.Sink) error { return s.run(ctx, sink) }
-func (s *fakeStream) Lost() uint64                                   { return s.lost.Load() }
+func (s *fakeStream) Lost() uint64                                    { return s.lost.Load() }
 
 // fakeMatcher turns every line whose text is a reason into a finding.
 type fakeMatcher struct {
