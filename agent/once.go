@@ -100,11 +100,16 @@ func RunOnce(ctx context.Context, o OnceOptions) (Report, error) {
 	if matcher == nil {
 		streamNames = nil // nothing would turn their lines into findings
 	}
+	bootID := ""
+	if len(streamNames) > 0 { // only log findings need it
+		bootID = readBootID(o.Host, o.Logger)
+	}
 	sm := NewConditions(ConditionsOptions{
 		Clock:   o.Clock,
 		Metrics: metrics,
-		Logger:  o.Logger,
-		BootID:  readBootID(o.Host, o.Logger),
+		// Transitions are the report itself here, not news to log.
+		Logger: slog.New(slog.DiscardHandler),
+		BootID: bootID,
 		Policy: newPolicy(cfg, o.Checks, func(s probes.Spec) bool { return selected[s.Name] },
 			streamNames, ruleReasons),
 	})
