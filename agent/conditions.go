@@ -375,7 +375,10 @@ func (c *Conditions) LogFindings(findings []probes.Finding) {
 			tf.lastSeen = seen
 			c.markDirty()
 		}
-		if !sameText(tf.f, raw) {
+		// The same fault seen again keeps the text it was first reported
+		// with (a repeat's pid or count must not rewrite the Node on every
+		// line); only a change of severity replaces it.
+		if tf.f.Severity != raw.Severity {
 			tf.f = raw
 			changed = appendUnique(changed, f.Condition)
 		}
@@ -769,13 +772,13 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 		// source they came from may not apply any more.
 		return conditionView{state: viewPending}
 	}
-	if active, top := c.activeFindings(typ, now); len(active) > 0 {
+	if active := c.activeFindings(typ, now); active.count > 0 {
 		return conditionView{
 			state:   viewPublished,
 			status:  corev1.ConditionTrue,
-			reason:  top.Reason,
-			message: trueMessage(top, active),
-			active:  len(active),
+			reason:  active.top.Reason,
+			message: active.message(),
+			active:  active.count,
 		}
 	}
 	switch {
@@ -790,21 +793,41 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 		message: falseMessage(succeeded, logRunning, failures)}
 }
 
-// activeFindings lists the findings that make typ True now, and the top one.
-func (c *Conditions) activeFindings(typ string, now time.Time) ([]*trackedFinding, probes.Finding) {
-	var active []*trackedFinding
-	var top probes.Finding
-	var topSeen time.Time
+// activeSummary is what a True condition says: how many findings make it
+// True, the top one, and how many of each reason there are.
+type activeSummary struct {
+	count   int
+	top     probes.Finding
+	topSeen time.Time
+	reasons []reasonCount
+}
+
+type reasonCount struct {
+	reason string
+	n      int
+}
+
+// activeFindings summarises the findings that make typ True now in one pass,
+// without collecting them: under a storm of distinct subjects this runs for
+// every new one.
+func (c *Conditions) activeFindings(typ string, now time.Time) activeSummary {
+	var s activeSummary
 	consider := func(tf *trackedFinding) {
 		f, ok := c.effective(tf.f)
 		if !ok || f.Condition != typ || f.Severity.Rank() < probes.SeverityWarning.Rank() {
 			return
 		}
-		active = append(active, tf)
-		if len(active) == 1 || f.Severity.Rank() > top.Severity.Rank() ||
-			(f.Severity == top.Severity && (tf.firstSeen.After(topSeen) ||
-				(tf.firstSeen.Equal(topSeen) && f.Key() < top.Key()))) {
-			top, topSeen = f, tf.firstSeen
+		s.count++
+		i := slices.IndexFunc(s.reasons, func(rc reasonCount) bool { return rc.reason == f.Reason })
+		if i < 0 {
+			s.reasons = append(s.reasons, reasonCount{reason: f.Reason})
+			i = len(s.reasons) - 1
+		}
+		s.reasons[i].n++
+		if s.count == 1 || f.Severity.Rank() > s.top.Severity.Rank() ||
+			(f.Severity == s.top.Severity && (tf.firstSeen.After(s.topSeen) ||
+				(tf.firstSeen.Equal(s.topSeen) && f.Key() < s.top.Key()))) {
+			s.top, s.topSeen = f, tf.firstSeen
 		}
 	}
 	for name, cs := range c.checks {
@@ -818,29 +841,27 @@ func (c *Conditions) activeFindings(typ string, now time.Time) ([]*trackedFindin
 	for _, tf := range c.logs[typ] {
 		consider(tf)
 	}
-	return active, top
+	return s
 }
 
-func trueMessage(top probes.Finding, active []*trackedFinding) string {
-	msg := withFix(top)
-	if len(active) < 2 {
+// message is the top finding with its fix, and "(+N more: A, B)" naming the
+// reasons of the others.
+func (s activeSummary) message() string {
+	msg := withFix(s.top)
+	if s.count < 2 {
 		return msg
 	}
-	var reasons []string
-	skippedTop := false
-	for _, tf := range active {
-		if !skippedTop && tf.f.Reason == top.Reason && tf.f.Subject == top.Subject && tf.f.Check == top.Check {
-			skippedTop = true
-			continue
+	var others []string
+	for _, rc := range s.reasons {
+		if rc.reason != s.top.Reason || rc.n > 1 {
+			others = append(others, rc.reason)
 		}
-		reasons = append(reasons, tf.f.Reason)
 	}
-	slices.Sort(reasons)
-	reasons = slices.Compact(reasons)
-	if len(reasons) > maxReasonsInMessage {
-		reasons = append(reasons[:maxReasonsInMessage], "…")
+	slices.Sort(others)
+	if len(others) > maxReasonsInMessage {
+		others = append(others[:maxReasonsInMessage], "…")
 	}
-	return msg + " (+" + strconv.Itoa(len(active)-1) + " more: " + strings.Join(reasons, ", ") + ")"
+	return msg + " (+" + strconv.Itoa(s.count-1) + " more: " + strings.Join(others, ", ") + ")"
 }
 
 // falseMessage says who found nothing, and which owning checks could not
@@ -901,10 +922,6 @@ func (c *Conditions) handOver() {
 	c.handedRemove = remove
 	c.handedOnce = true
 	c.reporter.SetConditions(conds, remove)
-}
-
-func sameText(a, b probes.Finding) bool {
-	return a.Message == b.Message && a.Remedy == b.Remedy && a.Severity == b.Severity && a.Check == b.Check
 }
 
 func evictOldest(byKey map[logKey]*trackedFinding) {
