@@ -123,6 +123,21 @@ type ConditionsOptions struct {
 //   - Until some owner has reported, the type is not handed over at all, so
 //     a restart does not flap the Node to False before the checks ran.
 //
+// Clearing: a periodic check's finding clears on the first run without it
+// (or when the run fails: the check can no longer vouch for it). A
+// log-derived finding clears when its quiet window passes without a repeat,
+// when a recovery finding with the same condition, reason and subject
+// arrives, or, for kernel conditions, when the boot ID changes. A repeat of
+// an active log finding keeps the text it was first seen with, so a storm of
+// lines differing only in a pid does not rewrite the Node.
+//
+// Events: each status change emits one (Detected, Cleared, CouldNotCheck).
+// Event-only findings become Events: from a log line on every occurrence
+// (the reporter folds repeats with the same key into one series and
+// rate-limits per reason); from a periodic check on first sight and then
+// once per EventDedupWindow while it stays present, so a still-present fault
+// keeps a live Event without an API write on every run.
+//
 // It starts no goroutines: the agent calls Evaluate when NextDeadline
 // passes and Flush when Wake says the persisted state is dirty.
 type Conditions struct {
@@ -280,6 +295,7 @@ func (c *Conditions) CheckResult(check string, findings []probes.Finding, err er
 				present[key] = true
 				if last, sent := cs.eventsSent[key]; !sent || now.Sub(last) >= c.policy.EventDedupWindow {
 					cs.eventsSent[key] = now
+					c.countFinding(f)
 					c.emitTemporary(f, now)
 				}
 				continue
@@ -305,8 +321,7 @@ func (c *Conditions) CheckResult(check string, findings []probes.Finding, err er
 }
 
 // LogFindings records the findings one log line produced. It is the storm
-// path: a repeat of an active finding with the same text only moves its
-// last-seen time.
+// path: a repeat of an active finding only moves its last-seen time.
 func (c *Conditions) LogFindings(findings []probes.Finding) {
 	if len(findings) == 0 {
 		return
@@ -468,7 +483,7 @@ func (c *Conditions) Dirty() bool {
 }
 
 // Flush writes the active log-derived findings to the state file when they
-// changed since the last write. Errors are logged once and counted, never
+// changed since the last write. One goroutine (the housekeeping loop) calls it. Errors are logged once and counted, never
 // returned: an unwritable state dir must not stop detection.
 func (c *Conditions) Flush() {
 	c.mu.Lock()

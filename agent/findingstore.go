@@ -40,7 +40,6 @@ type persistedFinding struct {
 	ClearMode string         `json:"clearMode"`
 	Quiet     string         `json:"quiet,omitempty"`
 	BootID    string         `json:"bootID,omitempty"`
-	Recovered bool           `json:"-"`
 	FirstSeen time.Time      `json:"firstSeen"`
 	LastSeen  time.Time      `json:"lastSeen"`
 }

@@ -23,20 +23,19 @@ const (
 // where the event happens; a scrape only reads them and never touches the
 // host.
 type Metrics struct {
-	conditionStatus   *prometheus.GaugeVec
-	activeFindings    *prometheus.GaugeVec
-	findings          *prometheus.CounterVec
-	checkDuration     *prometheus.HistogramVec
-	checkRuns         *prometheus.CounterVec
-	checkLastSuccess  *prometheus.GaugeVec
-	logLines          *prometheus.CounterVec
-	logLinesDropped   *prometheus.CounterVec
-	streamRestarts    *prometheus.CounterVec
-	configReloads     *prometheus.CounterVec
-	configLastReload  prometheus.Gauge
-	stateWriteErrors  prometheus.Counter
-	recordsLost       *lostRecords
-	registeredProcess bool
+	conditionStatus  *prometheus.GaugeVec
+	activeFindings   *prometheus.GaugeVec
+	findings         *prometheus.CounterVec
+	checkDuration    *prometheus.HistogramVec
+	checkRuns        *prometheus.CounterVec
+	checkLastSuccess *prometheus.GaugeVec
+	logLines         *prometheus.CounterVec
+	logLinesDropped  *prometheus.CounterVec
+	streamRestarts   *prometheus.CounterVec
+	configReloads    *prometheus.CounterVec
+	configLastReload prometheus.Gauge
+	stateWriteErrors prometheus.Counter
+	recordsLost      *lostRecords
 }
 
 // NewMetrics creates the agent's collectors and registers them (plus the Go
