@@ -415,6 +415,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.pending = nil
 	a.mu.Unlock()
+	// Hand over at once what needs no check run: condition types nobody
+	// owns any more are removed from the Node.
+	a.sm.Evaluate()
 
 	if a.opts.ConfigPath != "" {
 		wg.Go(func() { a.watchConfig(ctx) })

@@ -215,13 +215,7 @@ func (s *onceSink) Emit(line probes.Line) {
 	if len(findings) == 0 {
 		return
 	}
-	if s.enrich != nil {
-		for i := range findings {
-			ctx, cancel := context.WithTimeout(s.ctx, enrichTimeout)
-			s.enrich(ctx, &findings[i])
-			cancel()
-		}
-	}
+	enrichAll(s.ctx, s.enrich, findings)
 	s.collected.add(findings)
 	s.sm.LogFindings(findings)
 }

@@ -235,14 +235,21 @@ func (p *pipeline) process(ctx context.Context, line probes.Line) {
 	if len(findings) == 0 {
 		return
 	}
-	if p.enrich != nil {
-		for i := range findings {
-			ectx, cancel := context.WithTimeout(ctx, enrichTimeout)
-			p.enrich(ectx, &findings[i])
-			cancel()
-		}
-	}
+	enrichAll(ctx, p.enrich, findings)
 	p.sm.LogFindings(findings)
+}
+
+// enrichAll runs enrich (when there is one) on each finding under
+// enrichTimeout.
+func enrichAll(ctx context.Context, enrich EnrichFunc, findings []probes.Finding) {
+	if enrich == nil {
+		return
+	}
+	for i := range findings {
+		ectx, cancel := context.WithTimeout(ctx, enrichTimeout)
+		enrich(ectx, &findings[i])
+		cancel()
+	}
 }
 
 // health names the first consumer stuck on one line.
