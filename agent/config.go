@@ -296,15 +296,25 @@ func buildReporting(defaults, user json.RawMessage) (ReportingConfig, error) {
 	return rc, nil
 }
 
-func buildChecks(cfg *Config, user map[string]json.RawMessage, specs []probes.Spec) error {
-	known := map[string]probes.Spec{}
-	for _, s := range specs {
-		known[s.Name] = s
-	}
+// rejectUnknown fails on the first key of a section that names nothing this
+// build knows, listing what it does know.
+func rejectUnknown(section, what string, user map[string]json.RawMessage, known []string) error {
 	for _, name := range sortedKeys(user) {
-		if _, ok := known[name]; !ok {
-			return &probes.FieldError{Field: "checks." + name, Reason: "unknown check (known: " + strings.Join(sortedKeys(known), ", ") + ")"}
+		if !slices.Contains(known, name) {
+			slices.Sort(known)
+			return &probes.FieldError{Field: section + "." + name, Reason: "unknown " + what + " (known: " + strings.Join(known, ", ") + ")"}
 		}
+	}
+	return nil
+}
+
+func buildChecks(cfg *Config, user map[string]json.RawMessage, specs []probes.Spec) error {
+	var known []string
+	for _, s := range specs {
+		known = append(known, s.Name)
+	}
+	if err := rejectUnknown("checks", "check", user, known); err != nil {
+		return err
 	}
 	for _, s := range specs {
 		path := "checks." + s.Name
@@ -349,14 +359,12 @@ func buildChecks(cfg *Config, user map[string]json.RawMessage, specs []probes.Sp
 }
 
 func buildSources(cfg *Config, user map[string]json.RawMessage, specs []probes.StreamSpec) error {
-	known := map[string]probes.StreamSpec{}
+	var known []string
 	for _, s := range specs {
-		known[s.Name] = s
+		known = append(known, s.Name)
 	}
-	for _, name := range sortedKeys(user) {
-		if _, ok := known[name]; !ok {
-			return &probes.FieldError{Field: "sources." + name, Reason: "unknown log source (known: " + strings.Join(sortedKeys(known), ", ") + ")"}
-		}
+	if err := rejectUnknown("sources", "log source", user, known); err != nil {
+		return err
 	}
 	for _, s := range specs {
 		path := "sources." + s.Name
