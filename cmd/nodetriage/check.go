@@ -54,7 +54,10 @@ func (c *cli) check(args []string) int {
 	if err != nil {
 		return c.usageError("check", err)
 	}
-	host := probes.NewFS(hostRoot)
+	host, err := hostFS(hostRoot)
+	if err != nil {
+		return c.usageError("check", err)
+	}
 	checks, streams := checkSpecs(), streamSpecs()
 	cfg, err := agent.LoadConfig(configPath, agent.Catalog{Checks: checks, Streams: streams})
 	if err != nil {

@@ -217,6 +217,7 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{"bad config", nil, []string{"check", "--config", "testdata/bad-timeout.yaml"},
 			"nodetriage check: config testdata/bad-timeout.yaml: checks.kubelet-cert.timeout: must be shorter than interval (1m), got 2m"},
 		{"missing config", nil, []string{"check", "--config", "testdata/nope.yaml"}, "nodetriage check: read config: open testdata/nope.yaml: no such file or directory"},
+		{"missing host root", nil, []string{"check", "--host-root", "/nonexistent/host"}, "nodetriage check: --host-root: stat /nonexistent/host: no such file or directory"},
 		{"stray argument", nil, []string{"check", "now"}, `nodetriage check: unexpected argument "now" (flags start with --)`},
 		{"run without an API", nil, []string{"run"}, "nodetriage run: no Kubernetes API configured: pass --kubeconfig FILE, run inside a pod, or use --standalone"},
 		{"run with an API", nil, []string{"run", "--kubeconfig", "/dev/null"}, "nodetriage run: API reporting is not wired into this build"},
@@ -344,5 +345,10 @@ func TestBinaryExitCodes(t *testing.T) {
 	code, _, _ = run("check", "--host-root", t.TempDir(), "--output", "json")
 	if code != 0 {
 		t.Errorf("empty host: exit %d", code)
+	}
+	// A corrupt certificate: could not tell, which is not a problem found.
+	code, out, errOut = run("check", "--host-root", "../../hostchecks/testdata/kubeletcert/corrupt")
+	if code != 0 || !strings.Contains(out, "1 condition(s) could not be checked") || !strings.Contains(errOut, "malformed certificate") {
+		t.Errorf("corrupt cert: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,7 +44,10 @@ func (c *cli) run(args []string) int {
 	if err != nil {
 		return c.usageError("run", err)
 	}
-	host := probes.NewFS(f.hostRoot)
+	host, err := hostFS(f.hostRoot)
+	if err != nil {
+		return c.usageError("run", err)
+	}
 	checks, streams := checkSpecs(), streamSpecs()
 	cfg, err := agent.LoadConfig(f.config, agent.Catalog{Checks: checks, Streams: streams})
 	if err != nil {
@@ -83,6 +88,24 @@ func (c *cli) run(args []string) int {
 		return exitProblems
 	}
 	return exitOK
+}
+
+// hostFS opens the host root. It is made absolute first: the symlink-safe
+// resolver under probes.FS refuses a root with ".." in it, which a relative
+// --host-root (../captured-node) easily has.
+func hostFS(root string) (probes.FS, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return probes.FS{}, fmt.Errorf("--host-root %s: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return probes.FS{}, fmt.Errorf("--host-root: %w", err)
+	}
+	if !fi.IsDir() {
+		return probes.FS{}, fmt.Errorf("--host-root %s is not a directory", root)
+	}
+	return probes.NewFS(abs), nil
 }
 
 // setupError is a failure before the agent ran (bad config, unreachable

@@ -57,16 +57,25 @@ func writeTable(w io.Writer, r agent.Report, width int) {
 }
 
 func summary(r agent.Report) string {
-	problems := 0
+	problems, unknown := 0, 0
 	for _, f := range r.Findings {
 		if f.Severity.Rank() >= probes.SeverityWarning.Rank() {
 			problems++
 		}
 	}
-	if problems == 0 {
-		return fmt.Sprintf("no problem found (%d conditions checked)", len(r.Conditions))
+	for _, c := range r.Conditions {
+		if c.Status == "Unknown" {
+			unknown++
+		}
 	}
-	return fmt.Sprintf("%d problem(s) found", problems)
+	s := fmt.Sprintf("no problem found in %d condition(s)", len(r.Conditions))
+	if problems > 0 {
+		s = fmt.Sprintf("%d problem(s) found", problems)
+	}
+	if unknown > 0 {
+		s += fmt.Sprintf("; %d condition(s) could not be checked", unknown)
+	}
+	return s
 }
 
 func tableRows(r agent.Report) []tableRow {
