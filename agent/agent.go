@@ -431,6 +431,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.pipe.wait()
 	a.watches.close()
 	wg.Wait()
+	a.logger.Info("agent stopped", "node", a.opts.NodeName)
 	select {
 	case err := <-serveErr:
 		return err
