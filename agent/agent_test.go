@@ -1,0 +1,396 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/nodetriage/nodetriage/probes"
+)
+
+// syncBuffer is a log sink tests can read while the agent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// problemSwitch is a check whose result the test flips.
+type problemSwitch struct {
+	on   atomic.Bool
+	runs atomic.Int32
+}
+
+func (p *problemSwitch) spec(name, condition string, interval time.Duration) probes.Spec {
+	return probes.Spec{
+		Name: name, Condition: condition, Interval: interval, Timeout: interval / 2, DefaultEnabled: true,
+		Reasons: []probes.ReasonInfo{{Reason: "Broken", Condition: condition, Severity: probes.SeverityProblem}},
+		New: func(env probes.Env) (probes.Check, error) {
+			var cfg struct {
+				Subject string `json:"subject"`
+			}
+			if err := env.Settings.Decode(&cfg); err != nil {
+				return nil, err
+			}
+			return probes.CheckFunc(func(context.Context) ([]probes.Finding, error) {
+				p.runs.Add(1)
+				if !p.on.Load() {
+					return nil, nil
+				}
+				return []probes.Finding{{Check: name, Condition: condition, Reason: "Broken", Severity: probes.SeverityProblem,
+					Message: "broken " + cfg.Subject + ".", Remedy: "repair it", Subject: cfg.Subject}}, nil
+			}), nil
+		},
+	}
+}
+
+func startAgent(t *testing.T, opts Options) (*Agent, context.CancelFunc, chan error) {
+	t.Helper()
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return a, cancel, done
+}
+
+func testOptions(t *testing.T, checks ...probes.Spec) Options {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "proc/sys/kernel/random"), 0o755)
+	os.WriteFile(filepath.Join(root, "proc/sys/kernel/random/boot_id"), []byte(testBoot+"\n"), 0o644)
+	cfg, err := ParseConfig([]byte(fmt.Sprintf("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", filepath.Join(root, "state"))), Catalog{Checks: checks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{Config: cfg, Host: probes.NewFS(root), NodeName: "node-a", Checks: checks, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func TestAgentRunStopsCleanly(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	sw := &problemSwitch{}
+	sw.on.Store(true)
+	spec := sw.spec("switch", "Switched", 50*time.Millisecond)
+	watched := probes.Spec{Name: "watched", Condition: "Watched", Interval: time.Hour, Timeout: time.Second, DefaultEnabled: true,
+		New: func(env probes.Env) (probes.Check, error) {
+			return watchedCheck{runs: &atomic.Int32{}, path: "/"}, nil
+		}}
+	stream := probes.StreamSpec{Name: "kmsg", DefaultEnabled: true, New: func(probes.Env, probes.StreamOptions) (probes.Stream, error) {
+		return &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+			for i := 0; ctx.Err() == nil; i++ {
+				sink.Emit(probes.Line{Source: probes.SourceKernel, Text: "DockerHung", Time: time.Now()})
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		}}, nil
+	}}
+	opts := testOptions(t, spec, watched)
+	opts.Streams = []probes.StreamSpec{stream}
+	opts.Config.Sources = map[string]SourceConfig{"kmsg": {Enabled: true, QueueSize: 8}}
+	opts.NewMatcher = func(probes.Settings, []string) (Matcher, []probes.ReasonInfo, error) {
+		return &fakeMatcher{condition: "KernelDeadlock"}, []probes.ReasonInfo{{Reason: "DockerHung", Condition: "KernelDeadlock"}}, nil
+	}
+	opts.Reporter = &fakeReporter{}
+	opts.ListenAddress = "127.0.0.1:0"
+
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitFor(t, "both conditions", func() bool {
+		_, okA := opts.Reporter.(*fakeReporter).condition("Switched")
+		c, okB := opts.Reporter.(*fakeReporter).condition("KernelDeadlock")
+		return okA && okB && c.Status == corev1.ConditionTrue
+	})
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5s of cancel")
+	}
+	t.Logf("shutdown took %s", time.Since(start))
+	// The active log finding was persisted at shutdown.
+	data, err := os.ReadFile(filepath.Join(opts.Config.StateDir, StateFileName))
+	if err != nil || !strings.Contains(string(data), `"DockerHung"`) {
+		t.Errorf("state file after shutdown: %s, %v", data, err)
+	}
+}
+
+func TestAgentListenError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	opts := testOptions(t)
+	opts.ListenAddress = ln.Addr().String()
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
+		t.Errorf("Run = %v, want a listen error", err)
+	}
+}
+
+func TestAgentNewRejectsBadSettings(t *testing.T) {
+	sw := &problemSwitch{}
+	opts := testOptions(t, sw.spec("switch", "Switched", time.Minute))
+	cfg, err := ParseConfig([]byte("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nchecks: {switch: {settings: {subjekt: x}}}\n"), Catalog{Checks: opts.Checks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Config = cfg
+	if _, err := New(opts); err == nil || err.Error() != `checks.switch.settings: unknown field "subjekt"` {
+		t.Errorf("New = %v", err)
+	}
+	opts.Config.Checks["switch"] = CheckConfig{Enabled: true, Interval: time.Minute, Timeout: time.Second, Settings: probes.Settings{Path: "checks.switch.settings"}}
+	opts.Config.Reasons = map[string]ReasonOverride{"NoSuch": {Disabled: true}}
+	if _, err := New(opts); err == nil || !strings.HasPrefix(err.Error(), "reasons.NoSuch: unknown reason") {
+		t.Errorf("New with an unknown reason override = %v", err)
+	}
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	clk := testingclock.NewFakeClock(t0)
+	sw := &problemSwitch{}
+	sw.on.Store(true)
+	spec := sw.spec("switch", "Switched", time.Minute)
+	opts := testOptions(t, spec)
+	opts.Clock = clk
+	opts.Registry = prometheus.NewRegistry()
+	opts.Version, opts.Commit = "v1.2.3", "abc123"
+	a, _, _ := startAgent(t, opts)
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	waitFor(t, "the loop to wait", clk.HasWaiters)
+	if code, body := get("/readyz"); code != 503 || body != "waiting for the first run of switch\n" {
+		t.Errorf("/readyz before the first run = %d %q", code, body)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	clk.Step(maxFirstRunDelay)
+	waitFor(t, "the first run", func() bool { return sw.runs.Load() == 1 })
+	waitFor(t, "ready", func() bool { code, _ := get("/readyz"); return code == 200 })
+
+	code, body := get("/debug/findings")
+	var report Report
+	if err := json.Unmarshal([]byte(body), &report); code != 200 || err != nil {
+		t.Fatalf("/debug/findings = %d %v", code, err)
+	}
+	if report.Node != "node-a" || len(report.Findings) != 1 || len(report.Conditions) != 1 || report.Conditions[0].Status != "True" {
+		t.Errorf("/debug/findings = %s", body)
+	}
+
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`nodetriage_condition_status{condition="Switched",status="True"} 1`,
+		`nodetriage_condition_status{condition="Switched",status="False"} 0`,
+		`nodetriage_check_runs_total{check="switch",result="success"} 1`,
+		`nodetriage_findings_total{check="switch",reason="Broken"} 1`,
+		`nodetriage_build_info{commit="abc123",goversion="go`,
+		`nodetriage_config_last_reload_success 1`,
+		"nodetriage_check_duration_seconds_bucket",
+		"go_goroutines",
+		"process_resident_memory_bytes",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// The loop is now waiting for its next run a minute away. Moving the
+	// clock past 2×interval+timeout without letting it run means it stalled.
+	waitFor(t, "the loop to wait again", clk.HasWaiters)
+	a.sched.mu.Lock()
+	a.sched.loops["switch"].lastCompleted.Store(clk.Now().Add(-3 * time.Minute).UnixNano())
+	a.sched.mu.Unlock()
+	if code, body := get("/healthz"); code != 503 || !strings.HasPrefix(body, "check switch has not completed a run for 3m") {
+		t.Errorf("/healthz with a stalled loop = %d %q", code, body)
+	}
+	if code, _ := get("/debug/nothing"); code != 404 {
+		t.Errorf("unknown path = %d", code)
+	}
+}
+
+func TestAgentClearsLogConditionsWithoutNewInput(t *testing.T) {
+	clk := testingclock.NewFakeClock(t0)
+	lines := make(chan probes.Line)
+	stream := probes.StreamSpec{Name: "kmsg", DefaultEnabled: true, New: func(probes.Env, probes.StreamOptions) (probes.Stream, error) {
+		return &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case l := <-lines:
+					sink.Emit(l)
+				}
+			}
+		}}, nil
+	}}
+	opts := testOptions(t)
+	opts.Clock = clk
+	opts.Streams = []probes.StreamSpec{stream}
+	opts.Config.Sources = map[string]SourceConfig{"kmsg": {Enabled: true, QueueSize: 8}}
+	opts.NewMatcher = func(probes.Settings, []string) (Matcher, []probes.ReasonInfo, error) {
+		return &fakeMatcher{condition: "KubeletUnhealthy"}, []probes.ReasonInfo{{Reason: "PLEGUnhealthy", Condition: "KubeletUnhealthy"}}, nil
+	}
+	rep := &fakeReporter{}
+	opts.Reporter = rep
+	startAgent(t, opts)
+	lines <- probes.Line{Source: probes.SourceKubelet, Text: "PLEGUnhealthy", Time: t0}
+	waitFor(t, "True", func() bool { c, _ := rep.condition("KubeletUnhealthy"); return c.Status == corev1.ConditionTrue })
+	waitFor(t, "the housekeeping timer", clk.HasWaiters)
+	clk.Step(opts.Config.QuietWindow)
+	waitFor(t, "False after the quiet window", func() bool { c, _ := rep.condition("KubeletUnhealthy"); return c.Status == corev1.ConditionFalse })
+}
+
+// ConfigMap-style config directory: config.yaml -> ..data/config.yaml,
+// ..data -> ..<timestamp>/.
+type configMapDir struct {
+	dir string
+	gen int
+}
+
+func (c *configMapDir) write(t *testing.T, content string) {
+	t.Helper()
+	c.gen++
+	ts := fmt.Sprintf("..2026_11_22_08_00_%02d.%09d", c.gen, c.gen)
+	if err := os.MkdirAll(filepath.Join(c.dir, ts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, ts, "config.yaml"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.Readlink(filepath.Join(c.dir, "..data"))
+	if err := os.Symlink(ts, filepath.Join(c.dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(c.dir, "..data_tmp"), filepath.Join(c.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if c.gen == 1 {
+		if err := os.Symlink("..data/config.yaml", filepath.Join(c.dir, "config.yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if old != "" {
+		os.RemoveAll(filepath.Join(c.dir, old))
+	}
+}
+
+func TestConfigReloadThroughConfigMapSwap(t *testing.T) {
+	old := configReloadDebounce
+	configReloadDebounce = 50 * time.Millisecond
+	t.Cleanup(func() { configReloadDebounce = old })
+
+	sw := &problemSwitch{}
+	sw.on.Store(true)
+	spec := sw.spec("switch", "Switched", 100*time.Millisecond)
+	opts := testOptions(t, spec)
+	cm := &configMapDir{dir: t.TempDir()}
+	head := fmt.Sprintf("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", opts.Config.StateDir)
+	cm.write(t, head+"checks: {switch: {settings: {subject: first}}}\n")
+	opts.ConfigPath = filepath.Join(cm.dir, "config.yaml")
+	opts.Config = nil
+	logs := &syncBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	rep := &fakeReporter{}
+	opts.Reporter = rep
+	a, _, _ := startAgent(t, opts)
+	message := func() string { c, _ := rep.condition("Switched"); return c.Message }
+	waitFor(t, "the first config in effect", func() bool { return message() == "broken first. Fix: repair it" })
+
+	// Settings change: the check is rebuilt with them.
+	cm.write(t, head+"checks: {switch: {settings: {subject: second}}}\n")
+	waitFor(t, "the reloaded settings", func() bool { return message() == "broken second. Fix: repair it" })
+	if got := testutil.ToFloat64(a.metrics.configReloads.WithLabelValues("success")); got != 1 {
+		t.Errorf("reload_total{success} = %v", got)
+	}
+
+	// An invalid file is rejected, the running config stays, and it says so.
+	cm.write(t, head+"checks: {switch: {timeout: 1h, settings: {subject: third}}}\n")
+	waitFor(t, "the rejection", func() bool { return testutil.ToFloat64(a.metrics.configReloads.WithLabelValues("error")) == 1 })
+	if got := testutil.ToFloat64(a.metrics.configLastReload); got != 0 {
+		t.Errorf("last_reload_success = %v after a rejected reload", got)
+	}
+	if !strings.Contains(logs.String(), `level=WARN msg="config reload rejected; keeping the running config"`) ||
+		!strings.Contains(logs.String(), "checks.switch.timeout: must be shorter than interval (100ms), got 1h") {
+		t.Errorf("rejection log:\n%s", logs.String())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if m := message(); m != "broken second. Fix: repair it" {
+		t.Errorf("the rejected config took effect: %q", m)
+	}
+
+	// Reason override and disabling take effect.
+	cm.write(t, head+"checks: {switch: {settings: {subject: second}}}\nreasons: {Broken: {severity: info}}\n")
+	waitFor(t, "the override", func() bool { c, _ := rep.condition("Switched"); return c.Status == corev1.ConditionFalse })
+	if got := testutil.ToFloat64(a.metrics.configLastReload); got != 1 {
+		t.Errorf("last_reload_success = %v after a good reload", got)
+	}
+	cm.write(t, head+"checks: {switch: {enabled: false}}\n")
+	waitFor(t, "the disabled check's condition removed", func() bool {
+		_, _, remove, _ := rep.state()
+		_, present := rep.condition("Switched")
+		return contains(remove, "Switched") && !present
+	})
+	runs := sw.runs.Load()
+	time.Sleep(300 * time.Millisecond)
+	if sw.runs.Load() != runs {
+		t.Error("a disabled check keeps running")
+	}
+}

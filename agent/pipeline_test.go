@@ -1,0 +1,259 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/nodetriage/nodetriage/probes"
+)
+
+// fakeStream runs fn as its Run.
+type fakeStream struct {
+	name string
+	run  func(ctx context.Context, sink probes.Sink) error
+	lost atomic.Uint64
+}
+
+func (s *fakeStream) Name() string                                    { return s.name }
+func (s *fakeStream) Run(ctx context.Context, sink probes.Sink) error { return s.run(ctx, sink) }
+func (s *fakeStream) Lost() uint64                                    { return s.lost.Load() }
+
+// fakeMatcher turns every line whose text is a reason into a finding.
+type fakeMatcher struct {
+	condition string
+	block     chan struct{} // when set, Match waits on it
+	mu        sync.Mutex
+	last      map[string]probes.Match
+}
+
+func (m *fakeMatcher) Match(l probes.Line) []probes.Finding {
+	if m.block != nil {
+		<-m.block
+	}
+	m.mu.Lock()
+	if m.last == nil {
+		m.last = map[string]probes.Match{}
+	}
+	m.last[l.Text] = probes.Match{Reason: l.Text, Line: l}
+	m.mu.Unlock()
+	if l.Text == "noise" {
+		return nil
+	}
+	return []probes.Finding{{Check: "fake-rules", Condition: m.condition, Reason: l.Text, Severity: probes.SeverityProblem,
+		Message: l.Text + " seen.", Remedy: "reboot", Time: l.Time, Clear: probes.ClearPolicy{Mode: probes.ClearAfterQuiet}}}
+}
+
+func (m *fakeMatcher) LastMatch(reason string) (probes.Match, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	got, ok := m.last[reason]
+	return got, ok
+}
+
+type pipeHarness struct {
+	clock    *testingclock.FakeClock
+	reporter *fakeReporter
+	metrics  *Metrics
+	sm       *Conditions
+	pipe     *pipeline
+	matcher  *matcherHolder
+	ctx      context.Context
+}
+
+func newPipeHarness(t *testing.T, m Matcher, enrich EnrichFunc) *pipeHarness {
+	t.Helper()
+	h := &pipeHarness{clock: testingclock.NewFakeClock(t0), reporter: &fakeReporter{}, matcher: &matcherHolder{}}
+	h.metrics, _ = newTestMetrics(t)
+	h.matcher.store(m)
+	h.sm = NewConditions(ConditionsOptions{Clock: h.clock, Reporter: h.reporter, Metrics: h.metrics, Policy: ConditionPolicy{
+		LogConditions: map[string]bool{"KernelDeadlock": true}, Streams: []string{"kmsg"},
+		Reasons: map[string]ReasonOverride{}, QuietWindow: time.Hour,
+	}})
+	h.pipe = &pipeline{clock: h.clock, logger: slog.New(slog.DiscardHandler), metrics: h.metrics, sm: h.sm, matcher: h.matcher, enrich: enrich}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.ctx = ctx
+	t.Cleanup(func() {
+		cancel()
+		h.pipe.wait()
+	})
+	return h
+}
+
+func (h *pipeHarness) start(stream *fakeStream, queueSize int, newErr error) {
+	spec := probes.StreamSpec{Name: "kmsg", DefaultEnabled: true, New: func(probes.Env, probes.StreamOptions) (probes.Stream, error) {
+		if newErr != nil {
+			return nil, newErr
+		}
+		return stream, nil
+	}}
+	h.pipe.start(h.ctx, spec, SourceConfig{Enabled: true, QueueSize: queueSize}, probes.Env{})
+}
+
+func TestSourceQueueDropsWhenFull(t *testing.T) {
+	m, _ := newTestMetrics(t)
+	sm := NewConditions(ConditionsOptions{Clock: testingclock.NewFakeClock(t0), Metrics: m})
+	q := &sourceQueue{name: "kmsg", lines: make(chan probes.Line, 2),
+		read: m.logLines.WithLabelValues("kmsg"), dropped: m.logLinesDropped.WithLabelValues("kmsg"), sm: sm}
+	q.healthy.Store(true)
+	done := make(chan struct{})
+	go func() { // Emit must never block, even with nobody reading
+		for i := range 5 {
+			q.Emit(probes.Line{Text: fmt.Sprint(i)})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Emit blocked on a full queue")
+	}
+	if got := testutil.ToFloat64(m.logLines.WithLabelValues("kmsg")); got != 5 {
+		t.Errorf("lines_total = %v, want 5", got)
+	}
+	if got := testutil.ToFloat64(m.logLinesDropped.WithLabelValues("kmsg")); got != 3 {
+		t.Errorf("lines_dropped_total = %v, want 3", got)
+	}
+	if len(q.lines) != 2 || (<-q.lines).Text != "0" {
+		t.Error("the queue should keep the oldest lines")
+	}
+}
+
+func TestPipelineMatchesEnrichesAndRaises(t *testing.T) {
+	m := &fakeMatcher{condition: "KernelDeadlock"}
+	var deadlines atomic.Int32
+	enrich := func(ctx context.Context, f *probes.Finding) {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= enrichTimeout {
+			deadlines.Add(1)
+		}
+		f.Evidence = map[string]string{"pod": "default/web-1"}
+	}
+	h := newPipeHarness(t, m, enrich)
+	stream := &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+		sink.Emit(probes.Line{Source: probes.SourceKernel, Text: "noise", Time: t0})
+		sink.Emit(probes.Line{Source: probes.SourceKernel, Text: "DockerHung", Time: t0})
+		<-ctx.Done()
+		return nil
+	}}
+	h.start(stream, 16, nil)
+	waitFor(t, "KernelDeadlock True", func() bool {
+		c, ok := h.reporter.condition("KernelDeadlock")
+		return ok && c.Status == corev1.ConditionTrue
+	})
+	if deadlines.Load() != 1 {
+		t.Errorf("enrich ran %d times with its deadline, want 1", deadlines.Load())
+	}
+	snap := h.sm.Snapshot()
+	if len(snap.Findings) != 1 || snap.Findings[0].Evidence["pod"] != "default/web-1" {
+		t.Errorf("findings = %+v", snap.Findings)
+	}
+	if _, ok := h.matcher.LastMatch("noise"); !ok {
+		t.Error("LastMatch does not reach the matcher")
+	}
+}
+
+func TestPipelineRestartsFailingStreamsWithBackoff(t *testing.T) {
+	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+	var starts atomic.Int32
+	stream := &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+		starts.Add(1)
+		return errors.New("read /dev/kmsg: broken pipe")
+	}}
+	stream.lost.Store(7)
+	h.start(stream, 16, nil)
+	waitFor(t, "the first failure", func() bool {
+		return testutil.ToFloat64(h.metrics.streamRestarts.WithLabelValues("kmsg")) == 1
+	})
+	c, _ := h.reporter.condition("KernelDeadlock")
+	if c.Status != corev1.ConditionUnknown || c.Message != "could not read the node's logs: kmsg: read /dev/kmsg: broken pipe" {
+		t.Errorf("condition = %+v", c)
+	}
+	for i, backoff := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		waitFor(t, "the backoff timer", h.clock.HasWaiters)
+		h.clock.Step(backoff - time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+		if int(starts.Load()) != i+1 {
+			t.Fatalf("restarted before the %s backoff", backoff)
+		}
+		h.clock.Step(time.Millisecond)
+		waitFor(t, "the restart", func() bool { return int(starts.Load()) == i+2 })
+	}
+	// Every instance lost 7 records at the source; the count survives restarts.
+	waitFor(t, "lost records", func() bool { return testutil.ToFloat64(h.metrics.recordsLost) == 28 })
+}
+
+func TestPipelineNotApplicableStreamIsNotRestarted(t *testing.T) {
+	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+	h.start(nil, 16, fmt.Errorf("no /dev/kmsg: %w", probes.ErrNotApplicable))
+	waitFor(t, "the condition removed", func() bool {
+		_, _, remove, _ := h.reporter.state()
+		return contains(remove, "KernelDeadlock")
+	})
+	time.Sleep(20 * time.Millisecond)
+	if h.clock.HasWaiters() || testutil.ToFloat64(h.metrics.streamRestarts.WithLabelValues("kmsg")) != 0 {
+		t.Error("a not-applicable stream is being restarted")
+	}
+}
+
+func TestPipelineRecoveredStreamTurnsHealthyAgain(t *testing.T) {
+	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+	var starts atomic.Int32
+	stream := &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+		if starts.Add(1) == 1 {
+			return errors.New("transient")
+		}
+		<-ctx.Done()
+		return nil
+	}}
+	h.start(stream, 16, nil)
+	waitFor(t, "Unknown", func() bool {
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionUnknown
+	})
+	h.stepBackoff(t)
+	waitFor(t, "the second start", func() bool { return starts.Load() == 2 })
+	waitFor(t, "the healthy timer", h.clock.HasWaiters)
+	if c, _ := h.reporter.condition("KernelDeadlock"); c.Status != corev1.ConditionUnknown {
+		t.Fatalf("healthy before proving itself: %+v", c)
+	}
+	h.clock.Step(streamHealthyAfter)
+	waitFor(t, "False", func() bool {
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionFalse
+	})
+}
+
+func (h *pipeHarness) stepBackoff(t *testing.T) {
+	waitFor(t, "the backoff timer", h.clock.HasWaiters)
+	h.clock.Step(streamBackoffMin)
+}
+
+func TestPipelineHealthReportsAStuckConsumer(t *testing.T) {
+	m := &fakeMatcher{condition: "KernelDeadlock", block: make(chan struct{})}
+	h := newPipeHarness(t, m, nil)
+	stream := &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+		sink.Emit(probes.Line{Text: "DockerHung"})
+		<-ctx.Done()
+		return nil
+	}}
+	h.start(stream, 16, nil)
+	waitFor(t, "the consumer to take the line", func() bool { return h.pipe.sources[0].busySince.Load() != 0 })
+	if err := h.pipe.health(); err != nil {
+		t.Fatalf("unhealthy at once: %v", err)
+	}
+	h.clock.Step(consumerStallAfter + time.Second)
+	if err := h.pipe.health(); err == nil || err.Error() != "log consumer kmsg has been stuck on one line for 31s" {
+		t.Errorf("health = %v", err)
+	}
+	close(m.block)
+	waitFor(t, "the consumer to finish", func() bool { return h.pipe.health() == nil })
+}
