@@ -183,7 +183,7 @@ func TestAgentNewRejectsBadSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.Config = cfg
-	if _, err := New(opts); err == nil || err.Error() != `checks.switch.settings: unknown field "subjekt"` {
+	if _, err := New(opts); err == nil || err.Error() != `checks.switch.settings.subjekt: unknown field` {
 		t.Errorf("New = %v", err)
 	}
 	opts.Config.Checks["switch"] = CheckConfig{Enabled: true, Interval: time.Minute, Timeout: time.Second, Settings: probes.Settings{Path: "checks.switch.settings"}}

@@ -73,14 +73,15 @@ func NewKubeClient(kubeconfig string) (kubernetes.Interface, *rest.Config, error
 
 // ResolveNodeName picks the Node the agent reports for: the --node-name flag,
 // else $NODE_NAME (the downward API in the DaemonSet), else the hostname.
-// The name is trimmed and lowercased, and must be a valid Node name.
-func ResolveNodeName(flagValue string) (string, error) {
+// The name is trimmed and lowercased, and must be a valid Node name. getenv
+// and hostname are os.Getenv and os.Hostname outside tests.
+func ResolveNodeName(flagValue string, getenv func(string) string, hostname func() (string, error)) (string, error) {
 	name, source := strings.TrimSpace(flagValue), "--node-name"
 	if name == "" {
-		name, source = strings.TrimSpace(os.Getenv("NODE_NAME")), "NODE_NAME"
+		name, source = strings.TrimSpace(getenv("NODE_NAME")), "NODE_NAME"
 	}
 	if name == "" {
-		host, err := os.Hostname()
+		host, err := hostname()
 		if err != nil {
 			return "", fmt.Errorf("node name: no --node-name or NODE_NAME, and hostname: %w", err)
 		}

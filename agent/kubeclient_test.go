@@ -32,7 +32,7 @@ func TestResolveNodeName(t *testing.T) {
 			if tt.unsetEnv {
 				os.Unsetenv("NODE_NAME")
 			}
-			got, err := ResolveNodeName(tt.flag)
+			got, err := ResolveNodeName(tt.flag, os.Getenv, os.Hostname)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ResolveNodeName(%q) error = %v, want it to contain %q", tt.flag, err, tt.wantErr)

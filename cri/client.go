@@ -59,12 +59,15 @@ func WithTimeout(d time.Duration) Option {
 //
 // Safe for concurrent use.
 type Client struct {
-	endpoint string
-	socket   string
-	timeout  time.Duration
-	conn     *grpc.ClientConn
-	runtime  runtimeapi.RuntimeServiceClient
-	images   runtimeapi.ImageServiceClient
+	// endpoint and hostSocket are the runtime's address as the host knows
+	// it (for messages); socket is the path dialed on this machine.
+	endpoint   string
+	hostSocket string
+	socket     string
+	timeout    time.Duration
+	conn       *grpc.ClientConn
+	runtime    runtimeapi.RuntimeServiceClient
+	images     runtimeapi.ImageServiceClient
 	// containerdImages is containerd's own image store on the same socket,
 	// for the pinned label that containerd < 1.6.22 / 1.7.3 does not report
 	// over CRI.
@@ -77,14 +80,25 @@ var (
 	_ ImageLabeler   = (*Client)(nil)
 )
 
-// Dial returns a client for a unix-socket endpoint: "unix:///run/x.sock" or
-// an absolute path. It does not connect yet.
+// Dial returns a client for a unix-socket endpoint on this machine:
+// "unix:///run/x.sock" or an absolute path. It does not connect yet.
 func Dial(endpoint string, opts ...Option) (*Client, error) {
 	socket, err := socketPath(endpoint)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{endpoint: "unix://" + socket, socket: socket, timeout: DefaultTimeout}
+	return DialEndpoint(Endpoint{Address: "unix://" + socket, Socket: socket}, opts...)
+}
+
+// DialEndpoint returns a client for an endpoint found under a host root
+// (DetectEndpoint): it dials ep.Socket and names ep.Address in every message.
+func DialEndpoint(ep Endpoint, opts ...Option) (*Client, error) {
+	endpoint, socket := ep.Address, ep.Socket
+	hostSocket, err := socketPath(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{endpoint: endpoint, socket: socket, hostSocket: hostSocket, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(c)
 	}
@@ -149,7 +163,7 @@ func (c *Client) countCall(ctx context.Context, method string, req, reply any, c
 // Close releases the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Endpoint is the endpoint in use, unix://<socket>.
+// Endpoint is the endpoint in use as the host knows it, unix://<socket>.
 func (c *Client) Endpoint() string { return c.endpoint }
 
 // Calls is the number of RPCs issued since Dial (CRI and containerd), for
@@ -199,7 +213,7 @@ func (c *Client) wrap(method string, err error) error {
 	switch e.Code {
 	case codes.Unavailable:
 		if _, statErr := os.Stat(c.socket); errors.Is(statErr, fs.ErrNotExist) {
-			e.Detail = "socket " + c.socket + " does not exist"
+			e.Detail = "socket " + c.hostSocket + " does not exist"
 		} else {
 			e.Detail = unavailableDetail(st.Message())
 		}

@@ -40,6 +40,16 @@ func (e *NoSocketError) Error() string {
 	return msg
 }
 
+// Endpoint is a CRI endpoint twice over: as the host configures it, which is
+// what messages show (the operator acts on the host), and as this process
+// reaches it through the host root (/host/run/... in the DaemonSet).
+type Endpoint struct {
+	// Address is the endpoint as on the host: unix:///run/containerd/containerd.sock.
+	Address string
+	// Socket is the socket's path on this machine, under the host root.
+	Socket string
+}
+
 // DetectEndpoint picks the CRI endpoint the way the kubelet and crictl would:
 // explicit (--cri-endpoint), else $CONTAINER_RUNTIME_ENDPOINT, else the
 // kubelet config's containerRuntimeEndpoint, else the first socket of
@@ -51,7 +61,7 @@ func (e *NoSocketError) Error() string {
 // the same way) together with a *NoSocketError naming every path tried: the
 // caller can log it and still Dial, and the checks report the runtime
 // unreachable.
-func DetectEndpoint(host probes.FS, explicit string) (string, error) {
+func DetectEndpoint(host probes.FS, explicit string) (Endpoint, error) {
 	if explicit != "" {
 		return resolveEndpoint(host, explicit)
 	}
@@ -68,25 +78,25 @@ func DetectEndpoint(host probes.FS, explicit string) (string, error) {
 			continue
 		}
 		if fi, err := os.Stat(local); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return "unix://" + local, nil
+			return Endpoint{Address: "unix://" + p, Socket: local}, nil
 		}
 	}
 	def, err := resolveEndpoint(host, DefaultEndpoint)
 	if err != nil {
-		return "", err
+		return Endpoint{}, err
 	}
 	return def, &NoSocketError{Tried: KnownSockets, HostRoot: host.Root(), KubeletConfigErr: kcErr}
 }
 
 // resolveEndpoint maps a host endpoint to the local one under the host root.
-func resolveEndpoint(host probes.FS, endpoint string) (string, error) {
+func resolveEndpoint(host probes.FS, endpoint string) (Endpoint, error) {
 	socket, err := socketPath(endpoint)
 	if err != nil {
-		return "", err
+		return Endpoint{}, err
 	}
 	local, err := host.Path(socket)
 	if err != nil {
-		return "", fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
+		return Endpoint{}, fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
 	}
-	return "unix://" + local, nil
+	return Endpoint{Address: "unix://" + socket, Socket: local}, nil
 }

@@ -64,6 +64,7 @@ func TestDetectEndpoint(t *testing.T) {
 		kubeletConfig string
 		explicit, env string
 		want          string // host path of the socket; resolved under root
+		wantAddress   string // host path shown in messages, when it differs from want's
 		wantNoSocket  bool
 		wantErr       string
 	}{
@@ -72,11 +73,11 @@ func TestDetectEndpoint(t *testing.T) {
 		{name: "environment next", sockets: []string{"/run/containerd/containerd.sock"}, env: "unix:///run/k3s/containerd/containerd.sock",
 			want: "/run/k3s/containerd/containerd.sock"},
 		{name: "kubelet config next", sockets: []string{"/run/containerd/containerd.sock"},
-			kubeletConfig: "kind: KubeletConfiguration\ncontainerRuntimeEndpoint: unix:///var/run/crio/crio.sock\n", want: "/run/crio/crio.sock"},
+			kubeletConfig: "kind: KubeletConfiguration\ncontainerRuntimeEndpoint: unix:///var/run/crio/crio.sock\n", want: "/run/crio/crio.sock", wantAddress: "/var/run/crio/crio.sock"},
 		{name: "containerd first", sockets: []string{"/run/crio/crio.sock", "/run/containerd/containerd.sock"}, want: "/run/containerd/containerd.sock"},
 		{name: "k3s", sockets: []string{"/run/k3s/containerd/containerd.sock"}, want: "/run/k3s/containerd/containerd.sock"},
 		{name: "crio", sockets: []string{"/run/crio/crio.sock"}, want: "/run/crio/crio.sock"},
-		{name: "cri-dockerd through the /var/run symlink", sockets: []string{"/run/cri-dockerd.sock"}, want: "/run/cri-dockerd.sock"},
+		{name: "cri-dockerd through the /var/run symlink", sockets: []string{"/run/cri-dockerd.sock"}, want: "/run/cri-dockerd.sock", wantAddress: "/var/run/cri-dockerd.sock"},
 		{name: "nothing: default and an error", want: "/run/containerd/containerd.sock", wantNoSocket: true},
 		{name: "explicit tcp", explicit: "tcp://10.0.0.1:1", wantErr: "only unix sockets are supported"},
 	}
@@ -98,8 +99,11 @@ func TestDetectEndpoint(t *testing.T) {
 			if !tt.wantNoSocket && err != nil {
 				t.Fatal(err)
 			}
-			if want := "unix://" + filepath.Join(root, tt.want); got != want {
-				t.Errorf("endpoint = %q, want %q", got, want)
+			if want := filepath.Join(root, tt.want); got.Socket != want {
+				t.Errorf("socket = %q, want %q", got.Socket, want)
+			}
+			if want := "unix://" + tt.wantAddress; tt.wantAddress != "" && got.Address != want {
+				t.Errorf("address = %q, want %q", got.Address, want)
 			}
 			if noSocket != nil {
 				want := "no CRI socket found under host root " + root + " (tried /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock, /run/crio/crio.sock, /var/run/cri-dockerd.sock)"

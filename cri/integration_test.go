@@ -200,10 +200,14 @@ func TestRealSandboxImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if endpoint != ctrd.Endpoint() {
-		t.Fatalf("DetectEndpoint = %s, want %s", endpoint, ctrd.Endpoint())
+	if "unix://"+endpoint.Socket != ctrd.Endpoint() || endpoint.Address != "unix:///run/containerd/containerd.sock" {
+		t.Fatalf("DetectEndpoint = %+v, want socket %s shown as unix:///run/containerd/containerd.sock", endpoint, ctrd.Endpoint())
 	}
-	client := dial(t, endpoint)
+	client, err := DialEndpoint(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
 	check := newCheck(t, SandboxImageSpec(), realEnv(t, client, host, ""))
 
 	t.Run("present", func(t *testing.T) {

@@ -398,7 +398,7 @@ func TestSandboxImageSettings(t *testing.T) {
 	tests := []struct{ settings, wantErr string }{
 		{`{"riskMarginPercent": 60}`, "checks.sandbox-image.settings.riskMarginPercent: must be between 0 and 50, got 60"},
 		{`{"containerdConfig": "etc/containerd/config.toml"}`, `checks.sandbox-image.settings.containerdConfig: must be an absolute host path, got "etc/containerd/config.toml"`},
-		{`{"pinWhenUnpinned": "yes"}`, "checks.sandbox-image.settings: field pinWhenUnpinned: cannot use string as bool"},
+		{`{"pinWhenUnpinned": "yes"}`, "checks.sandbox-image.settings.pinWhenUnpinned: cannot use string as bool"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -250,7 +250,7 @@ func TestWorkloadsSettings(t *testing.T) {
 		{`{"restartThreshold": 0}`, "checks.workloads.settings.restartThreshold: must be at least 1, got 0"},
 		{`{"window": "30s"}`, "checks.workloads.settings.window: must be at least 1m, got 30s"},
 		{`{"window": "soon"}`, `checks.workloads.settings: time: invalid duration "soon"`},
-		{`{"restartTreshold": 5}`, `checks.workloads.settings: unknown field "restartTreshold"`},
+		{`{"restartTreshold": 5}`, `checks.workloads.settings.restartTreshold: unknown field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -321,7 +321,7 @@ func TestConntrackSettingsErrors(t *testing.T) {
 		{`{"nearFullPercent": 0}`, "checks.conntrack.settings.nearFullPercent: must be in (0, 100], got 0"},
 		{`{"binaryDirs": []}`, "checks.conntrack.settings.binaryDirs: must list at least one directory"},
 		{`{"binaryDirs": ["/usr/sbin", "sbin"]}`, `checks.conntrack.settings.binaryDirs[1]: must be an absolute host path, got "sbin"`},
-		{`{"nearFull": 80}`, `checks.conntrack.settings: unknown field "nearFull"`},
+		{`{"nearFull": 80}`, `checks.conntrack.settings.nearFull: unknown field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -253,7 +253,7 @@ func TestContainerLogsSettings(t *testing.T) {
 		{settings: `{"unrotatedLimit":"-1Gi"}`, wantErr: "checks.container-logs.settings.unrotatedLimit"},
 		{settings: `{"maxEntries":0}`, wantErr: "checks.container-logs.settings.maxEntries"},
 		{settings: `{"maxFindings":-1}`, wantErr: "checks.container-logs.settings.maxFindings"},
-		{settings: `{"limit":"1Gi"}`, wantErr: `unknown field "limit"`},
+		{settings: `{"limit":"1Gi"}`, wantErr: `limit: unknown field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -26,24 +25,6 @@ import (
 
 	"github.com/nodetriage/nodetriage/probes"
 )
-
-// hostTestUpdate is the -update switch that rewrites golden files. Other test
-// files of this package may register the same flag; whoever comes first wins
-// and everyone reads it through hostTestUpdating.
-var hostTestUpdate = func() *bool {
-	if f := flag.Lookup("update"); f != nil {
-		return nil
-	}
-	return flag.Bool("update", false, "rewrite golden files under testdata/")
-}()
-
-func hostTestUpdating() bool {
-	if hostTestUpdate != nil {
-		return *hostTestUpdate
-	}
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // hostTestNow is the fake clock's start: fixture findings carry this time.
 var hostTestNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -114,7 +95,7 @@ func hostTestGolden(t *testing.T, goldenPath string, got hostTestResult) {
 		t.Fatal(err)
 	}
 	data = append(data, '\n')
-	if hostTestUpdating() {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(goldenPath), 0o755); err != nil {
 			t.Fatal(err)
 		}

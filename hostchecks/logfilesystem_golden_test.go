@@ -3,7 +3,6 @@ package hostchecks
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -16,20 +15,6 @@ import (
 
 	"github.com/nodetriage/nodetriage/probes"
 )
-
-// logGoldenUpdate reports whether the test binary got -update, which
-// rewrites the golden files under testdata/ instead of comparing. The flag
-// may be shared with other golden tests of this package: it is defined here
-// only if no file that initialised earlier already did.
-var logGoldenUpdate = func() func() bool {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-	}
-	return func() bool {
-		f := flag.Lookup("update")
-		return f != nil && f.Value.String() == "true"
-	}
-}()
 
 // logTestNow is the fake "now" of the log-disk check tests.
 var logTestNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -129,7 +114,7 @@ func compareLogGolden(t *testing.T, golden string, findings []probes.Finding) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	if logGoldenUpdate() {
+	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -195,7 +195,7 @@ func TestLogFilesystemSettings(t *testing.T) {
 		{settings: `{"forecast":{"minSpan":"2h"}}`, wantErr: "checks.log-filesystem.settings.forecast.minSpan"},
 		{settings: `{"forecast":{"horizon":"1h"}}`, wantErr: "checks.log-filesystem.settings.forecast.problemWithin"},
 		{settings: `{"forecast":{"window":"soon"}}`, wantErr: "checks.log-filesystem.settings"},
-		{settings: `{"usagePercent":80}`, wantErr: `unknown field "usagePercent"`},
+		{settings: `{"usagePercent":80}`, wantErr: `usagePercent: unknown field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

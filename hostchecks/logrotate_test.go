@@ -157,7 +157,7 @@ func TestLogRotationSettings(t *testing.T) {
 		{settings: `{"statusMaxAge":"72h"}`},
 		{settings: `{"statusMaxAge":"10m"}`, wantErr: "checks.log-rotation.settings.statusMaxAge: must be at least 1h"},
 		{settings: `{"statusMaxAge":"two days"}`, wantErr: "checks.log-rotation.settings"},
-		{settings: `{"statusMaxAgeDays":2}`, wantErr: `unknown field "statusMaxAgeDays"`},
+		{settings: `{"statusMaxAgeDays":2}`, wantErr: `statusMaxAgeDays: unknown field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -238,8 +238,8 @@ func TestMemcgSettingsErrors(t *testing.T) {
 		{`{"dyingPerLiveRatio": -1}`, "checks.memory-cgroups.settings.dyingPerLiveRatio: must be greater than 0"},
 		{`{"ratioMinDying": -1}`, "checks.memory-cgroups.settings.ratioMinDying: must not be negative"},
 		{`{"idLimitPercent": 120}`, "checks.memory-cgroups.settings.idLimitPercent: must be in (0, 100], got 120"},
-		{`{"dyingThreshhold": 10}`, `checks.memory-cgroups.settings: unknown field "dyingThreshhold"`},
-		{`{"dyingThreshold": "many"}`, "checks.memory-cgroups.settings: field dyingThreshold: cannot use string as int"},
+		{`{"dyingThreshhold": 10}`, `checks.memory-cgroups.settings.dyingThreshhold: unknown field`},
+		{`{"dyingThreshold": "many"}`, "checks.memory-cgroups.settings.dyingThreshold: cannot use string as int"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -10,6 +10,14 @@ import "github.com/nodetriage/nodetriage/probes"
 // Specs is every host check, in the order they are documented.
 func Specs() []probes.Spec {
 	return []probes.Spec{
+		LogFilesystemSpec(),
+		LogRotationSpec(),
+		ContainerLogsSpec(),
+		MemcgSpec(),
+		ConntrackSpec(),
+		HairpinSpec(),
 		KubeletCertSpec(),
+		KubeletRestartsSpec(),
+		UninitializedTaintSpec(),
 	}
 }

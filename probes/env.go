@@ -3,6 +3,7 @@ package probes
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -55,25 +56,23 @@ func (s Settings) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(s.Raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %s", s.Path, describeJSONError(err))
+		return s.decodeError(err)
 	}
 	return nil
 }
 
-// describeJSONError turns encoding/json errors into "field: problem" text.
-func describeJSONError(err error) string {
+// decodeError turns an encoding/json error into a FieldError naming the
+// field when json says which one.
+func (s Settings) decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
-	if e, ok := err.(*json.UnmarshalTypeError); ok {
-		typeErr = e
-	}
-	if typeErr != nil && typeErr.Field != "" {
-		return fmt.Sprintf("field %s: cannot use %s as %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return &FieldError{Field: s.Path + "." + typeErr.Field, Reason: fmt.Sprintf("cannot use %s as %s", typeErr.Value, typeErr.Type)}
 	}
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "unknown field " + rest
+		return &FieldError{Field: s.Path + "." + strings.Trim(rest, `"`), Reason: "unknown field"}
 	}
-	return strings.TrimPrefix(msg, "json: ")
+	return &FieldError{Field: s.Path, Reason: strings.TrimPrefix(msg, "json: ")}
 }
 
 // FieldError is a validation error that names the config field at fault.

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -27,11 +28,26 @@ type FS struct {
 }
 
 // NewFS returns the host filesystem rooted at root ("/" for the local host).
+// A relative root is made absolute: the resolver refuses roots with "..".
 func NewFS(root string) FS {
 	if root == "" {
 		root = "/"
 	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
 	return FS{root: filepath.Clean(root)}
+}
+
+// hostErr rewrites the path in a filesystem error from the local path under
+// the root to the host path, so messages name what the operator sees on the
+// node (/var/lib/kubelet/config.yaml, not /host/var/lib/kubelet/config.yaml).
+func (fsys FS) hostErr(err error) error {
+	var pe *fs.PathError
+	if fsys.root != "/" && errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: fsys.HostPath(pe.Path), Err: pe.Err}
+	}
+	return err
 }
 
 // WithStatfs returns a copy of fsys whose Statfs answers from fn. Tests only.
@@ -62,16 +78,18 @@ func (fsys FS) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(p)
+	data, err := os.ReadFile(p)
+	return data, fsys.hostErr(err)
 }
 
-// Open opens a host file for reading.
+// Open opens a host file for reading. The file's Name() is the local path.
 func (fsys FS) Open(name string) (*os.File, error) {
 	p, err := fsys.Path(name)
 	if err != nil {
 		return nil, err
 	}
-	return os.Open(p)
+	f, err := os.Open(p)
+	return f, fsys.hostErr(err)
 }
 
 // Stat follows symlinks (inside the host root).
@@ -80,7 +98,8 @@ func (fsys FS) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.Stat(p)
+	fi, err := os.Stat(p)
+	return fi, fsys.hostErr(err)
 }
 
 // Lstat does not follow a final symlink.
@@ -90,7 +109,8 @@ func (fsys FS) Lstat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.Lstat(filepath.Join(p, base))
+	fi, err := os.Lstat(filepath.Join(p, base))
+	return fi, fsys.hostErr(err)
 }
 
 // Readlink returns a host symlink's target as written on the host.
@@ -100,7 +120,8 @@ func (fsys FS) Readlink(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return os.Readlink(filepath.Join(p, base))
+	target, err := os.Readlink(filepath.Join(p, base))
+	return target, fsys.hostErr(err)
 }
 
 // ReadDir lists a host directory, sorted by name.
@@ -109,7 +130,8 @@ func (fsys FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadDir(p)
+	entries, err := os.ReadDir(p)
+	return entries, fsys.hostErr(err)
 }
 
 // Glob matches a host path pattern (filepath.Match syntax) and returns host
@@ -181,7 +203,7 @@ func (fsys FS) Statfs(name string) (Usage, error) {
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(p, &st); err != nil {
-		return Usage{}, &fs.PathError{Op: "statfs", Path: p, Err: err}
+		return Usage{}, &fs.PathError{Op: "statfs", Path: fsys.HostPath(p), Err: err}
 	}
 	bsize := uint64(st.Bsize)
 	return Usage{

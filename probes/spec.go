@@ -62,4 +62,8 @@ type ReasonInfo struct {
 	Severity  Severity
 	// Summary is one line: what it means.
 	Summary string
+	// Sources are the log sources a log rule reads; nil for periodic checks.
+	// A condition fed only by log rules is Unknown while none of its
+	// sources is being read.
+	Sources []Source
 }

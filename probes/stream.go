@@ -95,3 +95,12 @@ type StreamOptions struct {
 	// --kmsg-file), a journal directory (check --journal-dir).
 	Path string
 }
+
+// SourceReporter is implemented by every stream: it says which sources it
+// is delivering right now. The answer can change while the stream runs (the
+// journal delivers kernel lines only while /dev/kmsg is unreadable; the file
+// tailer delivers a source only while one of its files exists). The agent
+// uses it to tell "no problem in the logs" from "no logs to look at".
+type SourceReporter interface {
+	Sources() []Source
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -77,6 +78,13 @@ func (c *cli) check(args []string) int {
 		}
 		if !hasStream(streams, p.source) {
 			return c.usageError("check", fmt.Errorf("--%s: this build has no %s log source", p.flag, p.source))
+		}
+		fi, err := os.Stat(p.value)
+		if err != nil {
+			return c.usageError("check", fmt.Errorf("--%s: %w", p.flag, err))
+		}
+		if wantDir := p.flag == "journal-dir"; fi.IsDir() != wantDir {
+			return c.usageError("check", fmt.Errorf("--%s %s: want a %s", p.flag, p.value, map[bool]string{true: "directory of journal files", false: "kernel log dump file"}[wantDir]))
 		}
 		paths[p.source] = p.value
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"k8s.io/utils/clock"
+
+	"github.com/nodetriage/nodetriage/agent"
 )
 
 // Set at build time: go build -ldflags "-X main.version=v0.1.0 -X main.commit=$(git rev-parse HEAD)".
@@ -37,7 +39,7 @@ type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	hostname       func() (string, error)
-	clock          clock.Clock
+	clock          clock.WithTicker
 	// ctx is cancelled on SIGINT/SIGTERM.
 	ctx context.Context
 }
@@ -94,17 +96,7 @@ func (c *cli) usageError(cmd string, err error) int {
 // nodeName is --node-name, else $NODE_NAME (the downward API in the
 // DaemonSet), else the hostname.
 func (c *cli) nodeName(flagValue string) (string, error) {
-	if n := strings.TrimSpace(flagValue); n != "" {
-		return n, nil
-	}
-	if n := strings.TrimSpace(c.getenv("NODE_NAME")); n != "" {
-		return n, nil
-	}
-	h, err := c.hostname()
-	if err != nil {
-		return "", fmt.Errorf("no --node-name, no NODE_NAME and no hostname: %w", err)
-	}
-	return strings.ToLower(strings.TrimSpace(h)), nil
+	return agent.ResolveNodeName(flagValue, c.getenv, c.hostname)
 }
 
 func oneLine(s string) string {

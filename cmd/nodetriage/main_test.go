@@ -58,7 +58,7 @@ type result struct {
 }
 
 // runCLI runs the command in-process with env as the environment.
-func runCLI(ctx context.Context, clk clock.Clock, env map[string]string, args ...string) result {
+func runCLI(ctx context.Context, clk clock.WithTicker, env map[string]string, args ...string) result {
 	var stdout, stderr lockedBuffer
 	c := &cli{
 		stdout: &stdout, stderr: &stderr,
@@ -125,7 +125,7 @@ func checkGolden(t *testing.T, name, got string) {
 func TestCheckJSONGolden(t *testing.T) {
 	root := hostWithCert(t, 12*time.Hour)
 	r := runCLI(context.Background(), testingclock.NewFakeClock(now), map[string]string{"NODE_NAME": "node-a"},
-		"check", "--host-root", root, "--output", "json")
+		"check", "--host-root", root, "--output", "json", "--config", "testdata/cert-only.yaml", "--checks", "kubelet-cert")
 	if r.code != exitProblems {
 		t.Errorf("exit code = %d, want %d (problems found); stderr:\n%s", r.code, exitProblems, r.stderr)
 	}
@@ -153,7 +153,8 @@ func TestCheckJSONGolden(t *testing.T) {
 
 func TestCheckTableGolden(t *testing.T) {
 	root := hostWithCert(t, 12*time.Hour)
-	r := runCLI(context.Background(), testingclock.NewFakeClock(now), nil, "check", "--host-root", root)
+	r := runCLI(context.Background(), testingclock.NewFakeClock(now), nil, "check", "--host-root", root,
+		"--config", "testdata/cert-only.yaml", "--checks", "kubelet-cert")
 	if r.code != exitProblems {
 		t.Errorf("exit code = %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -180,7 +181,6 @@ func TestCheckExitCodes(t *testing.T) {
 			wantOut: `"status": "False"`},
 		{name: "nothing applies", wantCode: exitOK, wantOut: `"conditions": []`},
 		{name: "expired", left: -time.Hour, wantCode: exitProblems, wantOut: `expired 2026-11-22T19:00:00Z (1h ago)`},
-		{name: "selected check", left: -time.Hour, args: []string{"--checks", " kubelet-cert "}, wantCode: exitProblems},
 		{name: "disabled by override", left: -time.Hour, args: []string{"--config", "testdata/disable-cert-reason.yaml"},
 			wantCode: exitOK, wantOut: `"findings": []`},
 	}
@@ -190,7 +190,10 @@ func TestCheckExitCodes(t *testing.T) {
 			if tc.left != 0 {
 				root = hostWithCert(t, tc.left)
 			}
-			args := append([]string{"check", "--host-root", root, "--output", "json"}, tc.args...)
+			args := append([]string{"check", "--host-root", root, "--output", "json", "--checks", " kubelet-cert "}, tc.args...)
+			if tc.args == nil {
+				args = append(args, "--config", "testdata/cert-only.yaml")
+			}
 			r := runCLI(context.Background(), testingclock.NewFakeClock(now), nil, args...)
 			if r.code != tc.wantCode || !strings.Contains(r.stdout, tc.wantOut) {
 				t.Errorf("exit %d (want %d), stdout:\n%s\nstderr:\n%s", r.code, tc.wantCode, r.stdout, r.stderr)
@@ -212,22 +215,26 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{"bad output", nil, []string{"check", "--output", "yaml"}, `nodetriage check: --output must be table or json, got "yaml"`},
 		{"bad since", nil, []string{"check", "--since", "soon"}, `nodetriage check: invalid value "soon" for flag -since: parse error`},
 		{"negative since", nil, []string{"check", "--since", "-1h"}, "nodetriage check: --since must be positive, got -1h0m0s"},
-		{"unknown check", nil, []string{"check", "--checks", "kubelet-cert,nope"}, `nodetriage check: unknown check "nope" (known: kubelet-cert)`},
-		{"no log source for the flag", nil, []string{"check", "--kmsg-file", "/tmp/x"}, "nodetriage check: --kmsg-file: this build has no kmsg log source"},
+		{"unknown check", nil, []string{"check", "--checks", "kubelet-cert,nope"}, `nodetriage check: unknown check "nope" (known: conntrack, container-logs, container-network, container-runtime, hairpin, kubelet-cert, kubelet-restarts, log-filesystem, log-rotation, memory-cgroups, sandbox-image, uninitialized-taint, workloads)`},
+		{"missing kmsg dump", nil, []string{"check", "--kmsg-file", "/nonexistent/kmsg.txt"}, "nodetriage check: --kmsg-file: stat /nonexistent/kmsg.txt: no such file or directory"},
+		{"journal dir is a file", nil, []string{"check", "--journal-dir", "testdata/cert-only.yaml"}, "nodetriage check: --journal-dir testdata/cert-only.yaml: want a directory of journal files"},
 		{"bad config", nil, []string{"check", "--config", "testdata/bad-timeout.yaml"},
 			"nodetriage check: config testdata/bad-timeout.yaml: checks.kubelet-cert.timeout: must be shorter than interval (1m), got 2m"},
 		{"missing config", nil, []string{"check", "--config", "testdata/nope.yaml"}, "nodetriage check: read config: open testdata/nope.yaml: no such file or directory"},
 		{"missing host root", nil, []string{"check", "--host-root", "/nonexistent/host"}, "nodetriage check: --host-root: stat /nonexistent/host: no such file or directory"},
 		{"stray argument", nil, []string{"check", "now"}, `nodetriage check: unexpected argument "now" (flags start with --)`},
 		{"run without an API", nil, []string{"run"}, "nodetriage run: no Kubernetes API configured: pass --kubeconfig FILE, run inside a pod, or use --standalone"},
-		{"run with an API", nil, []string{"run", "--kubeconfig", "/dev/null"}, "nodetriage run: API reporting is not wired into this build"},
-		{"run in a pod", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, []string{"run"}, "nodetriage run: API reporting is not wired into this build"},
+		{"run with an empty kubeconfig", nil, []string{"run", "--kubeconfig", "/dev/null"}, "nodetriage run: load kubeconfig /dev/null: invalid configuration: no configuration has been provided"},
+		{"run in a pod without its token", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, []string{"run"}, "nodetriage run: in-cluster config: unable to load in-cluster configuration"},
 		{"run with a bad config", nil, []string{"run", "--standalone", "--config", "testdata/bad-timeout.yaml"},
 			"nodetriage run: config testdata/bad-timeout.yaml: checks.kubelet-cert.timeout: must be shorter than interval (1m), got 2m"},
 		{"version with an argument", nil, []string{"version", "x"}, `nodetriage version: unexpected argument "x" (flags start with --)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if h, ok := tc.env["KUBERNETES_SERVICE_HOST"]; ok {
+				t.Setenv("KUBERNETES_SERVICE_HOST", h) // client-go's in-cluster loader reads the process environment
+			}
 			r := runCLI(context.Background(), clock.RealClock{}, tc.env, tc.args...)
 			if r.code != exitUsage {
 				t.Errorf("exit code = %d, want %d", r.code, exitUsage)
@@ -265,7 +272,11 @@ func TestRunStandaloneServesFindings(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	config := filepath.Join(t.TempDir(), "config.yaml") // keeps the state dir inside the test's temp dir
-	if err := os.WriteFile(config, []byte("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: "+t.TempDir()+"\n"), 0o644); err != nil {
+	certOnly, err := os.ReadFile("testdata/cert-only.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, append(certOnly, "stateDir: "+t.TempDir()+"\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -338,16 +349,17 @@ func TestBinaryExitCodes(t *testing.T) {
 	}
 	// A real certificate expiring in 30 minutes (real clock this time).
 	root := hostWithCert(t, time.Until(now)+30*time.Minute)
-	code, out, errOut := run("check", "--host-root", root)
+	certOnly := []string{"--config", "testdata/cert-only.yaml"}
+	code, out, errOut := run(append([]string{"check", "--host-root", root}, certOnly...)...)
 	if code != 1 || !strings.Contains(out, "KubeletCertificateExpiring") {
 		t.Errorf("expiring cert: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, _, _ = run("check", "--host-root", t.TempDir(), "--output", "json")
+	code, _, _ = run(append([]string{"check", "--host-root", t.TempDir(), "--output", "json"}, certOnly...)...)
 	if code != 0 {
 		t.Errorf("empty host: exit %d", code)
 	}
 	// A corrupt certificate: could not tell, which is not a problem found.
-	code, out, errOut = run("check", "--host-root", "../../hostchecks/testdata/kubeletcert/corrupt")
+	code, out, errOut = run(append([]string{"check", "--host-root", "../../hostchecks/testdata/kubeletcert/corrupt"}, certOnly...)...)
 	if code != 0 || !strings.Contains(out, "1 condition(s) could not be checked") || !strings.Contains(errOut, "malformed certificate") {
 		t.Errorf("corrupt cert: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/probes"
@@ -77,7 +80,7 @@ func (c *cli) run(args []string) int {
 	if f.standalone {
 		err = runAgent(c.ctx, opts)
 	} else {
-		err = runWithAPI(c.ctx, opts, f.kubeconfig)
+		err = runWithAPI(c.ctx, opts, f.kubeconfig, c.clock)
 	}
 	var setup *setupError
 	switch {
@@ -126,8 +129,51 @@ func runAgent(ctx context.Context, opts agent.Options) error {
 // runWithAPI runs the agent reporting to the API server: the client from
 // kubeconfig (or in-cluster), the Node cache for checks and the Kubernetes
 // reporter, registered in opts.Registry.
-func runWithAPI(ctx context.Context, opts agent.Options, kubeconfig string) error {
-	return &setupError{errors.New("API reporting is not wired into this build")}
+func runWithAPI(ctx context.Context, opts agent.Options, kubeconfig string, clk clock.WithTicker) error {
+	agent.KubeClientVersion = version
+	client, _, err := agent.NewKubeClient(kubeconfig)
+	if err != nil {
+		return &setupError{err}
+	}
+	rc := opts.Config.Reporting
+	reporter := agent.NewKubeReporter(client, opts.NodeName, agent.KubeReporterConfig{
+		BatchInterval:       rc.BatchInterval,
+		HeartbeatInterval:   rc.HeartbeatInterval,
+		EventDedupWindow:    rc.EventDedupWindow,
+		EventBurst:          rc.EventBurstPerReason,
+		EventRefillInterval: perMinute(rc.EventsPerMinutePerReason),
+	}, clk, opts.Logger, opts.Registry)
+	nodes := agent.NewNodeCache(client, opts.NodeName, agent.DefaultNodeCacheInterval, clk, opts.Logger)
+	opts.Reporter = reporter
+	opts.Node = nodes.Get
+
+	a, err := agent.New(opts)
+	if err != nil {
+		return &setupError{err}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{reporter.Run, nodes.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = run(ctx) // both log their own failures and run until ctx is done
+		}()
+	}
+	err = a.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// perMinute turns "n per minute" into the interval between tokens; 0 keeps
+// the reporter's default.
+func perMinute(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return time.Minute / time.Duration(n)
 }
 
 // parse parses a subcommand's flags. done reports that the command must

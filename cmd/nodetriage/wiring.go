@@ -1,35 +1,70 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/nodetriage/nodetriage/agent"
+	"github.com/nodetriage/nodetriage/cri"
 	"github.com/nodetriage/nodetriage/hostchecks"
 	"github.com/nodetriage/nodetriage/probes"
+	"github.com/nodetriage/nodetriage/probes/journal"
+	"github.com/nodetriage/nodetriage/probes/kmsg"
+	"github.com/nodetriage/nodetriage/probes/logfile"
+	"github.com/nodetriage/nodetriage/probes/rules"
 )
 
 // The parts this build runs. Each function is the one place its list or
-// constructor is chosen; nil means "none" and is handled everywhere.
+// constructor is chosen.
 
-// checkSpecs lists every periodic check.
+// checkSpecs lists every periodic check: host state, then the CRI runtime.
 func checkSpecs() []probes.Spec {
-	return hostchecks.Specs()
+	return append(hostchecks.Specs(), cri.Specs()...)
 }
 
-// streamSpecs lists the log sources (kmsg, journal, files).
+// streamSpecs lists the log sources.
 func streamSpecs() []probes.StreamSpec {
-	return nil
+	return []probes.StreamSpec{kmsg.Spec(), journal.Spec(), logfile.Spec()}
 }
 
-// newMatcher builds the log rule engine; nil runs without log rules.
-var newMatcher agent.NewMatcherFunc
+// newMatcher builds the log rule engine from the default packs, the user's
+// rules and any node-problem-detector rule files.
+func newMatcher(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher, []probes.ReasonInfo, error) {
+	all := rules.DefaultRules()
+	user, err := rules.DecodeUserRules(userRules)
+	if err != nil {
+		return nil, nil, err
+	}
+	all = append(all, user...)
+	for _, path := range npdRuleFiles {
+		npd, err := rules.LoadNPDFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		all = append(all, npd...)
+	}
+	engine, err := rules.NewEngine(all, rules.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return engine, engine.Reasons(), nil
+}
 
 // newRuntime connects the CRI client for endpoint ("" = discover it under
-// the host root); nil, nil runs without a runtime.
+// the host root). The client connects lazily: a runtime that is down is a
+// finding of the container-runtime check, not a start-up failure.
 func newRuntime(host probes.FS, endpoint string) (probes.Runtime, error) {
-	return nil, nil
+	ep, err := cri.DetectEndpoint(host, endpoint)
+	var noSocket *cri.NoSocketError
+	if err != nil && !errors.As(err, &noSocket) {
+		return nil, err
+	}
+	return cri.DialEndpoint(ep)
 }
 
-// enrich resolves what a log finding alone cannot say (the pod behind an
-// OOM-killed memcg) through the runtime; nil adds nothing.
+// enrich resolves the pod behind an OOM-killed memcg through the runtime.
 func enrich(rt probes.Runtime) agent.EnrichFunc {
-	return nil
+	if rt == nil {
+		return nil
+	}
+	return cri.NewOOMResolver(rt)
 }

@@ -90,7 +90,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "lookback", raw: `{"lookback":"30s"}`, want: Config{Lookback: metav1.Duration{Duration: 30 * time.Second}}},
 		{name: "zero lookback starts at the end", raw: `{"lookback":"0s"}`, want: Config{}},
 		{name: "negative lookback", raw: `{"lookback":"-1m"}`, wantErr: "sources.kmsg.settings.lookback: must not be negative, got -1m0s"},
-		{name: "unknown field", raw: `{"lookbak":"1m"}`, wantErr: `sources.kmsg.settings: unknown field "lookbak"`},
+		{name: "unknown field", raw: `{"lookbak":"1m"}`, wantErr: `sources.kmsg.settings.lookbak: unknown field`},
 		{name: "bad duration", raw: `{"lookback":"soon"}`, wantErr: `sources.kmsg.settings: time: invalid duration "soon"`},
 	}
 	for _, tt := range tests {
