@@ -11,5 +11,12 @@
 //
 // Prerequisites (make test installs them): Debian's etcd-server, kubectl,
 // systemd-journal-remote and libsystemd, the Kubernetes binaries from
-// hack/build-kube.sh ($KUBE_BIN_DIR), gcc for the cgo build, and root.
+// hack/build-kube.sh ($KUBE_BIN_DIR), gcc for the cgo build, and root. A
+// missing one fails the test that needs it with a line naming it.
+//
+//	KUBE_BIN_DIR=/path/to/kube/bin go test -race ./e2e/
+//	go test ./e2e/ -run TestCheckCommand -update   # rewrite testdata/*.golden.json
+//
+// Most tests share one API server (kubetest.Shared) and run in parallel,
+// each on its own Node; the outage test starts its own.
 package e2e
