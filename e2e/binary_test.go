@@ -26,23 +26,28 @@ const (
 	logTail        = 40
 )
 
-// agentConfig writes an AgentConfig with the test's state dir (never the
-// host's /var/lib/nodetriage), the given check sections (name → YAML flow
-// mapping) and rest, more top-level YAML. Every test config turns off
-// log-filesystem: it statfs's the filesystem holding the fixture's /var/log,
-// the machine's real disk, whose usage and growth belong to whoever else is
-// building here.
+// agentConfig writes an AgentConfig with a state dir of its own (never the
+// host's /var/lib/nodetriage); see agentConfigWithState.
 func agentConfig(t testing.TB, checks map[string]string, rest string) string {
 	t.Helper()
-	dir := t.TempDir()
+	return agentConfigWithState(t, t.TempDir(), checks, rest)
+}
+
+// agentConfigWithState writes an AgentConfig with stateDir, the given check
+// sections (name → YAML flow mapping) and rest, more top-level YAML, and
+// returns its path. Every test config turns off log-filesystem: it statfs's
+// the filesystem holding the fixture's /var/log, the machine's real disk,
+// whose usage and growth belong to whoever else is building here.
+func agentConfigWithState(t testing.TB, stateDir string, checks map[string]string, rest string) string {
+	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", filepath.Join(dir, "state"))
+	fmt.Fprintf(&b, "apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", stateDir)
 	b.WriteString("checks:\n  log-filesystem: {enabled: false}\n")
 	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		fmt.Fprintf(&b, "  %s: %s\n", name, checks[name])
 	}
 	b.WriteString(rest)
-	path := filepath.Join(dir, "config.yaml")
+	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}

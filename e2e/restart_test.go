@@ -23,7 +23,9 @@ func TestAgentRestart(t *testing.T) {
 	cluster.CreateNode(t, node)
 	root := newHostRoot(t)
 	root.installKubeletCert(node, time.Now().Add(12*time.Hour))
-	args := binaryArgs{kubeconfig: cluster.KubeconfigPath, node: node, hostRoot: root.dir, config: agentConfig(t, certChecks, "")}
+	// One state dir for both runs, as the DaemonSet's hostPath is.
+	stateDir := t.TempDir()
+	args := binaryArgs{kubeconfig: cluster.KubeconfigPath, node: node, hostRoot: root.dir, config: agentConfigWithState(t, stateDir, certChecks, "")}
 
 	first := startBinary(t, args)
 	first.waitReady()
@@ -45,7 +47,7 @@ func TestAgentRestart(t *testing.T) {
 		}
 	}
 	waitUntil(latest.Add(time.Second))
-	args.config = agentConfig(t, map[string]string{
+	args.config = agentConfigWithState(t, stateDir, map[string]string{
 		"kubelet-cert":      certChecks["kubelet-cert"],
 		"container-runtime": "{enabled: false}",
 	}, "")
