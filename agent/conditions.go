@@ -120,8 +120,10 @@ type ConditionsOptions struct {
 //     its last run (or, for a log-only condition, no source is running and
 //     at least one failed).
 //   - False: owners reported and nothing is active.
-//   - Until some owner has reported, the type is not handed over at all, so
-//     a restart does not flap the Node to False before the checks ran.
+//   - Until some owner has reported, the type is not handed over at all,
+//     and False or Unknown also wait for every applicable owning check's
+//     first run, so a restart does not flap the Node to False before the
+//     checks ran (the log sources report as soon as they start).
 //
 // Clearing: a periodic check's finding clears on the first run without it
 // (or when the run fails: the check can no longer vouch for it). A
@@ -795,6 +797,13 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 			message: active.message(),
 			active:  active.count,
 		}
+	}
+	if len(succeeded)+len(failed) < len(applicable) {
+		// False or Unknown waits for every owning check's first run: the
+		// log sources report as soon as they start, and a co-owned
+		// condition published on their word alone would flap (False, then
+		// the check's True or Unknown) at every agent start.
+		return conditionView{state: viewPending}
 	}
 	switch {
 	case len(applicable) > 0 && len(succeeded) == 0 && len(failed) > 0:

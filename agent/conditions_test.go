@@ -111,6 +111,32 @@ func TestConditionsNotHandedOverBeforeAnOwnerReports(t *testing.T) {
 	}
 }
 
+// A condition the logs co-own waits for its checks' first run before it
+// says False or Unknown: a stream reports as soon as it starts, and
+// publishing on its word alone flapped the Node (False, then the check's
+// verdict) at every agent start. A finding is news at once.
+func TestConditionsCoOwnedWaitsForItsChecks(t *testing.T) {
+	h := newHarness(t, basePolicy(), "")
+	h.sm.SetStreamStatus("kmsg", true, nil)
+	if c, ok := h.reporter.condition("KubeletUnhealthy"); ok {
+		t.Errorf("KubeletUnhealthy handed over as %+v on the stream's word, before cert ran", summarize(c))
+	}
+	if got := h.cond(t, "KernelDeadlock"); got.Status != corev1.ConditionFalse {
+		t.Errorf("log-only KernelDeadlock = %+v, want False once its stream runs", summarize(got))
+	}
+	h.sm.CheckResult("cert", nil, errors.New("permission denied"))
+	if got := h.cond(t, "KubeletUnhealthy"); got.Status != corev1.ConditionUnknown {
+		t.Errorf("after cert failed: KubeletUnhealthy = %+v, want Unknown", summarize(got))
+	}
+
+	h = newHarness(t, basePolicy(), "")
+	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.sm.LogFindings([]probes.Finding{logFinding("KubeletUnhealthy", "PLEGUnhealthy", "", probes.ClearAfterQuiet)})
+	if got := h.cond(t, "KubeletUnhealthy"); got.Status != corev1.ConditionTrue || got.Reason != "PLEGUnhealthy" {
+		t.Errorf("log finding before cert ran: KubeletUnhealthy = %+v, want True/PLEGUnhealthy", summarize(got))
+	}
+}
+
 func TestConditionsTrueFalseUnknown(t *testing.T) {
 	certErr := errors.New("read /var/lib/kubelet/pki/kubelet-client-current.pem: permission denied")
 	tests := []struct {
