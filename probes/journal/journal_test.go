@@ -575,6 +575,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "reopen too often", raw: `{"reopenInterval":"1s"}`, wantErr: "sources.journal.settings.reopenInterval: must be at least 10s, got 1s"},
 		{name: "cursor save too often", raw: `{"cursorSaveInterval":"10ms"}`, wantErr: "sources.journal.settings.cursorSaveInterval: must be at least 1s, got 10ms"},
 		{name: "negative lookback", raw: `{"lookback":"-1s"}`, wantErr: "sources.journal.settings.lookback: must not be negative, got -1s"},
+		{name: "bad duration", raw: `{"reopenInterval":"often"}`, wantErr: `sources.journal.settings.reopenInterval: not a duration (like "90s" or "10m"): "often"`},
 		{name: "relative directory", raw: `{"directories":["var/log/journal"]}`, wantErr: `sources.journal.settings.directories[0]: must be an absolute host path, got "var/log/journal"`},
 		{name: "no directories", raw: `{"directories":[]}`, wantErr: "sources.journal.settings.directories: must list at least one directory"},
 		{name: "unknown field", raw: `{"identifiers":[]}`, wantErr: `sources.journal.settings.identifiers: unknown field`},

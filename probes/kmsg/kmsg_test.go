@@ -91,7 +91,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "zero lookback starts at the end", raw: `{"lookback":"0s"}`, want: Config{}},
 		{name: "negative lookback", raw: `{"lookback":"-1m"}`, wantErr: "sources.kmsg.settings.lookback: must not be negative, got -1m0s"},
 		{name: "unknown field", raw: `{"lookbak":"1m"}`, wantErr: `sources.kmsg.settings.lookbak: unknown field`},
-		{name: "bad duration", raw: `{"lookback":"soon"}`, wantErr: `sources.kmsg.settings: time: invalid duration "soon"`},
+		{name: "bad duration", raw: `{"lookback":"soon"}`, wantErr: `sources.kmsg.settings.lookback: not a duration (like "90s" or "10m"): "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

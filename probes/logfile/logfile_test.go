@@ -464,6 +464,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "poll too fast", raw: `{"pollInterval":"1ms"}`, wantErr: "sources.files.settings.pollInterval: must be at least 100ms, got 1ms"},
 		{name: "tiny lines", raw: `{"maxLineBytes":10}`, wantErr: "sources.files.settings.maxLineBytes: must be between 1024 and 16777216, got 10"},
 		{name: "negative lookback", raw: `{"lookback":"-1m"}`, wantErr: "sources.files.settings.lookback: must not be negative, got -1m0s"},
+		{name: "bad duration", raw: `{"pollInterval":"fast"}`, wantErr: `sources.files.settings.pollInterval: not a duration (like "90s" or "10m"): "fast"`},
 		{name: "unknown field", raw: `{"paths":[]}`, wantErr: `sources.files.settings.paths: unknown field`},
 	}
 	for _, tt := range tests {
