@@ -250,7 +250,9 @@ func TestKubeletCertSettings(t *testing.T) {
 	}{
 		{`{"warningBefore": "72h", "problemBefore": "12h"}`, ""},
 		{`{"paths": ["/etc/kubernetes/pki/kubelet.crt"]}`, ""},
-		{`{"warningBefore": "7d"}`, `checks.kubelet-cert.settings.warningBefore: must be a positive duration like "168h", got "7d"`},
+		{`{"warningBefore": "7d"}`, `checks.kubelet-cert.settings.warningBefore: not a duration (like "90s" or "10m"): "7d"`},
+		{`{"warningBefore": "0s"}`, `checks.kubelet-cert.settings.warningBefore: must be a positive duration like "168h", got 0s`},
+		{`{"problemBefore": "-24h"}`, `checks.kubelet-cert.settings.problemBefore: must not be negative, got -24h0m0s`},
 		{`{"problemBefore": "200h"}`, `checks.kubelet-cert.settings.problemBefore: must not be longer than warningBefore (168h), got 200h`},
 		{`{"paths": []}`, `checks.kubelet-cert.settings.paths: must list at least one certificate file`},
 		{`{"paths": ["kubelet.crt"]}`, `checks.kubelet-cert.settings.paths[0]: must be an absolute host path, got "kubelet.crt"`},

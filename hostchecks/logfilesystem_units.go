@@ -1,7 +1,6 @@
 package hostchecks
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,27 +12,6 @@ import (
 // containerLogDiskPressure is the condition every log-disk check
 // (log-filesystem, log-rotation, container-logs) reports under.
 const containerLogDiskPressure = "ContainerLogDiskPressure"
-
-// logDuration is a time.Duration that reads and writes as a Go duration string
-// ("1h", "15m") in a check's settings.
-type logDuration time.Duration
-
-func (d *logDuration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"1h\" or \"15m\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("want a duration string such as \"1h\" or \"15m\": %w", err)
-	}
-	*d = logDuration(v)
-	return nil
-}
-
-func (d logDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
 
 // iecUnits are the binary units byte counts are shown in.
 var iecUnits = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
