@@ -1,7 +1,3 @@
-// Package hostchecks holds nodetriage's periodic host-state checks: each one
-// reads files under the injected host root (/proc, /sys, /etc, /var) and
-// reports what it finds as probes.Findings. One check per file; each exposes
-// its probes.Spec through an exported function.
 package hostchecks
 
 import (

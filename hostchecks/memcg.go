@@ -1,6 +1,3 @@
-// Package hostchecks holds nodetriage's periodic host-state checks: each file
-// is one check that reads /proc, /sys, /etc or a host socket through the
-// injected host root and reports findings with their remedy.
 package hostchecks
 
 import (
