@@ -194,7 +194,9 @@ type containerLogWalk struct {
 	visited int
 }
 
-func (w *containerLogWalk) readDir(ctx context.Context, local string) ([]fs.DirEntry, error) {
+// readDir lists the local directory local; its errors name hostDir, the same
+// directory as the host shows it.
+func (w *containerLogWalk) readDir(ctx context.Context, local, hostDir string) ([]fs.DirEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -204,7 +206,7 @@ func (w *containerLogWalk) readDir(ctx context.Context, local string) ([]fs.DirE
 	}
 	entries, err := os.ReadDir(local)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", hostDir, pathErrorCause(err))
 	}
 	if len(entries) > w.left {
 		entries, w.capped = entries[:w.left], true
@@ -328,9 +330,9 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 	if err != nil {
 		return nil, err
 	}
-	pods, err := walk.readDir(ctx, base)
+	pods, err := walk.readDir(ctx, base, podLogsDir)
 	if err != nil {
-		return nil, hostPathError("read", podLogsDir, err)
+		return nil, err
 	}
 	var out []containerLog
 	for _, pod := range pods {
@@ -338,23 +340,23 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 		if !ok || !pod.IsDir() {
 			continue
 		}
-		containers, err := walk.readDir(ctx, filepath.Join(base, pod.Name()))
+		containers, err := walk.readDir(ctx, filepath.Join(base, pod.Name()), path.Join(podLogsDir, pod.Name()))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // the pod went away while we looked
 			}
-			return nil, fmt.Errorf("read %s: %s", path.Join(podLogsDir, pod.Name()), describeFSError(err))
+			return nil, err
 		}
 		for _, ctr := range containers {
 			if !ctr.IsDir() {
 				continue
 			}
-			files, err := walk.readDir(ctx, filepath.Join(base, pod.Name(), ctr.Name()))
+			files, err := walk.readDir(ctx, filepath.Join(base, pod.Name(), ctr.Name()), path.Join(podLogsDir, pod.Name(), ctr.Name()))
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
-				return nil, fmt.Errorf("read %s: %s", path.Join(podLogsDir, pod.Name(), ctr.Name()), describeFSError(err))
+				return nil, err
 			}
 			for _, f := range files {
 				restart, ok := parseContainerLogName(f.Name())
@@ -382,9 +384,9 @@ func (c *containerLogsCheck) dockerLogs(ctx context.Context, walk *containerLogW
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := walk.readDir(ctx, base)
+	dirs, err := walk.readDir(ctx, base, dockerContainersDir)
 	if err != nil {
-		return nil, hostPathError("read", dockerContainersDir, err)
+		return nil, err
 	}
 	var out []containerLog
 	for _, d := range dirs {

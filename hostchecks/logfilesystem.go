@@ -224,7 +224,7 @@ func (c *logFilesystemCheck) statLogFilesystems(ctx context.Context) ([]*logFile
 			continue
 		}
 		if err != nil {
-			return nil, hostPathError("statfs", p, err)
+			return nil, err
 		}
 		key := c.filesystemKey(p, u)
 		if lfs, ok := byKey[key]; ok {

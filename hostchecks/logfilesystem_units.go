@@ -1,9 +1,7 @@
 package hostchecks
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"strconv"
 	"time"
@@ -91,16 +89,4 @@ func formatAboutDuration(d time.Duration) string {
 		}
 	}
 	return fmt.Sprintf("%dh", int(math.Round(d.Hours())))
-}
-
-// hostPathError names a host path in an error about it. The errors of
-// probes.FS carry the local path under the host root (/host/var/log/...),
-// which means nothing to the operator; the cause (an errno, still matched by
-// errors.Is) is kept.
-func hostPathError(op, hostPath string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return fmt.Errorf("%s %s: %w", op, hostPath, err)
 }

@@ -407,7 +407,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 			continue
 		}
 		if err != nil {
-			return nil, hostPathError("stat", p, err)
+			return nil, err
 		}
 		if fi.ModTime().After(newest) {
 			newest, newestPath = fi.ModTime(), p
@@ -417,7 +417,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 	if newestPath == "" {
 		conf, err := c.host.Stat(logrotateMainConfig)
 		if err != nil {
-			return nil, hostPathError("stat", logrotateMainConfig, err)
+			return nil, err
 		}
 		if now.Sub(conf.ModTime()) <= maxAge {
 			return nil, nil // freshly installed: the first daily run may not have happened yet
@@ -470,7 +470,7 @@ func (c *logRotationCheck) dockerLogFindings(lr *logrotateConfig, logs []string)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, hostPathError("read", dockerDaemonConfigPath, err)
+		return nil, err
 	default:
 		if dc, err = parseDockerDaemonConfig(data); err != nil {
 			return []probes.Finding{logRotationFinding(dockerDaemonConfigPath, "config-error",
@@ -551,7 +551,7 @@ func (c *logRotationCheck) journaldFindings() (findings []probes.Finding, presen
 		if from == "" {
 			u, err := c.host.Statfs(store.dir)
 			if err != nil {
-				return nil, false, hostPathError("statfs", store.dir, err)
+				return nil, false, err
 			}
 			limit = journaldDefaultMaxUse(u.TotalBytes)
 		}

@@ -203,7 +203,7 @@ var defaultLogrotateTaboo = []string{
 func readLogrotateConfig(fsys logrotateFS, mainFile string) (*logrotateConfig, error) {
 	data, err := fsys.ReadFile(mainFile)
 	if err != nil {
-		return nil, hostPathError("read logrotate config", mainFile, err)
+		return nil, fmt.Errorf("read logrotate config: %w", err)
 	}
 	r := newLogrotateReader(fsys)
 	r.cfg.Sources = append(r.cfg.Sources, mainFile)
@@ -347,14 +347,23 @@ func (r *logrotateReader) includeFile(name string, defaults *logrotateOptions, d
 	return ok
 }
 
-// describeFSError strips the local path from an fs error (the host root
-// prefix means nothing to an operator; the caller names the host path).
+// describeFSError is the cause of a filesystem error without its path, for
+// messages that name the path themselves ("read: permission denied" about
+// /etc/logrotate.d/x).
 func describeFSError(err error) string {
+	return pathErrorCause(err).Error()
+}
+
+// pathErrorCause unwraps an *fs.PathError to its cause (an errno, which
+// errors.Is still matches against fs.ErrNotExist and the like). Code that
+// reads local paths directly (the container log walk, a file opened through
+// probes.FS) names the host path in its own error instead.
+func pathErrorCause(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return pe.Err.Error()
+		return pe.Err
 	}
-	return err.Error()
+	return err
 }
 
 // logrotateFileParser holds the state of reading one file.
