@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -125,7 +126,7 @@ type conntrackCheck struct {
 
 func newConntrackCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultConntrackConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kubeletconfig"
 )
@@ -117,7 +118,7 @@ type containerLogsCheck struct {
 
 func newContainerLogsCheck(env probes.Env) (probes.Check, error) {
 	cfg := defaultContainerLogsConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kubeletconfig"
 )
@@ -106,7 +107,7 @@ type hairpinCheck struct {
 
 func newHairpinCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultHairpinConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -129,7 +130,7 @@ type memcgCheck struct {
 
 func newMemcgCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultMemcgConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
