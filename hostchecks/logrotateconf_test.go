@@ -315,15 +315,7 @@ func TestParseLogrotateSize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := parseLogrotateSize(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parseLogrotateSize(%q) = %d, %v; want error %q", tt.in, got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("parseLogrotateSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-			}
+			hostTestParsed(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }
