@@ -218,7 +218,7 @@ func (c *conntrackCheck) tableFull(paths conntrackPaths, limit uint64, now time.
 		return probes.Finding{}, false, nil
 	}
 	if err != nil {
-		return probes.Finding{}, false, fmt.Errorf("read %s: %w", paths.stat, err)
+		return probes.Finding{}, false, err
 	}
 	st, err := parseConntrackStat(bytes.NewReader(data))
 	if err != nil {
@@ -311,7 +311,7 @@ func conntrackTableRemedy(maxPath string, limit uint64) string {
 func conntrackReadUint(host probes.FS, name string) (uint64, error) {
 	data, err := host.ReadFile(name)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, err
 	}
 	n, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
 	if err != nil {

@@ -319,7 +319,7 @@ func (c *hairpinCheck) inspect(ctx context.Context, exp hairpinExpectation, now 
 			continue // the pod went away while we looked
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
+			return nil, err
 		}
 		on, err := parseHairpinSysfsBool(raw)
 		if err != nil {

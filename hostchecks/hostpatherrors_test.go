@@ -106,6 +106,43 @@ func TestErrorsNameHostPaths(t *testing.T) {
 			},
 			want: "read /var/log/pods/ns_pod_uid: not a directory",
 		},
+		{
+			name: "the memory cgroup hierarchy is missing",
+			run: func(t *testing.T, root string) error {
+				check := hostTestNewCheck(t, MemcgSpec(), hostTestEnv(t, MemcgCheckName, root, hostTestEnvOptions{}))
+				_, err := check.(*memcgCheck).countLiveV1(context.Background(), "/sys/fs/cgroup/memory")
+				return err
+			},
+			want: "memory cgroup hierarchy: stat /sys/fs/cgroup/memory: no such file or directory",
+		},
+		{
+			name:  "the memory cgroup hierarchy is a file",
+			files: map[string]string{"/sys/fs/cgroup/memory": ""},
+			run: func(t *testing.T, root string) error {
+				check := hostTestNewCheck(t, MemcgSpec(), hostTestEnv(t, MemcgCheckName, root, hostTestEnvOptions{}))
+				_, err := check.(*memcgCheck).countLiveV1(context.Background(), "/sys/fs/cgroup/memory")
+				return err
+			},
+			want: "walk /sys/fs/cgroup/memory: list /sys/fs/cgroup/memory: not a directory",
+		},
+		{
+			name: "nf_conntrack_max is a directory",
+			dirs: []string{"/proc/sys/net/netfilter/nf_conntrack_max"},
+			run: func(t *testing.T, root string) error {
+				_, err := conntrackReadUint(probes.NewFS(root), "/proc/sys/net/netfilter/nf_conntrack_max")
+				return err
+			},
+			want: "read /proc/sys/net/netfilter/nf_conntrack_max: is a directory",
+		},
+		{
+			name:  "the CNI config directory is a file",
+			files: map[string]string{"/etc/cni/net.d": ""},
+			run: func(t *testing.T, root string) error {
+				_, _, err := loadCNINetwork(probes.NewFS(root), "/etc/cni/net.d")
+				return err
+			},
+			want: "list CNI config dir: open /etc/cni/net.d: not a directory",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

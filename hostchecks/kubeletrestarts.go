@@ -287,12 +287,12 @@ func (c *kubeletRestartsCheck) connect(ctx context.Context) (*sddbus.Conn, strin
 			errs = append(errs, err)
 			continue
 		}
-		fi, err := os.Stat(local)
+		fi, err := c.env.Host.Stat(s.path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("stat %s: %w", s.path, err))
+			errs = append(errs, err)
 			continue
 		}
 		if fi.Mode().Type() != fs.ModeSocket {
