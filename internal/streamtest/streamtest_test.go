@@ -42,9 +42,11 @@ type cleanupTB struct {
 	errs     []string
 }
 
-func (c *cleanupTB) Helper()                           {}
-func (c *cleanupTB) Cleanup(f func())                  { c.cleanups = append(c.cleanups, f) }
-func (c *cleanupTB) Errorf(format string, args ...any) { c.errs = append(c.errs, fmt.Sprintf(format, args...)) }
+func (c *cleanupTB) Helper()          {}
+func (c *cleanupTB) Cleanup(f func()) { c.cleanups = append(c.cleanups, f) }
+func (c *cleanupTB) Errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, args...))
+}
 
 func TestSinkAndRun(t *testing.T) {
 	sink := NewSink(5 * time.Second)
