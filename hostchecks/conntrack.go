@@ -49,10 +49,8 @@ func (c ConntrackConfig) validate(s probes.Settings) error {
 	if len(c.BinaryDirs) == 0 {
 		return s.Fieldf("binaryDirs", "must list at least one directory")
 	}
-	for i, d := range c.BinaryDirs {
-		if !path.IsAbs(d) {
-			return s.Fieldf(fmt.Sprintf("binaryDirs[%d]", i), "must be an absolute host path, got %q", d)
-		}
+	if err := config.HostPaths(s, "binaryDirs", c.BinaryDirs); err != nil {
+		return err
 	}
 	return nil
 }

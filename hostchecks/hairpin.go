@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,10 +43,7 @@ func DefaultHairpinConfig() HairpinConfig {
 }
 
 func (c HairpinConfig) validate(s probes.Settings) error {
-	if !path.IsAbs(c.CNIConfDir) {
-		return s.Fieldf("cniConfDir", "must be an absolute host path, got %q", c.CNIConfDir)
-	}
-	return nil
+	return config.HostPath(s, "cniConfDir", c.CNIConfDir)
 }
 
 // HairpinSpec is the hairpin check.

@@ -111,10 +111,8 @@ func newKubeletCert(env probes.Env) (probes.Check, error) {
 	if len(cfg.Paths) == 0 {
 		return nil, env.Settings.Fieldf("paths", "must list at least one certificate file")
 	}
-	for i, p := range cfg.Paths {
-		if !strings.HasPrefix(p, "/") {
-			return nil, env.Settings.Fieldf(fmt.Sprintf("paths[%d]", i), "must be an absolute host path, got %q", p)
-		}
+	if err := config.HostPaths(env.Settings, "paths", cfg.Paths); err != nil {
+		return nil, err
 	}
 	warn, problem := cfg.WarningBefore.Duration, cfg.ProblemBefore.Duration
 	if warn <= 0 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,10 +75,8 @@ func (c logFilesystemConfig) validate(s probes.Settings) error {
 	if len(c.Paths) == 0 {
 		return s.Fieldf("paths", "must list at least one path")
 	}
-	for i, p := range c.Paths {
-		if !path.IsAbs(p) {
-			return s.Fieldf(fmt.Sprintf("paths[%d]", i), "must be an absolute host path, got %q", p)
-		}
+	if err := config.HostPaths(s, "paths", c.Paths); err != nil {
+		return err
 	}
 	if c.WarnPercent <= 0 || c.WarnPercent > 100 {
 		return s.Fieldf("warnPercent", "must be in (0, 100], got %v", c.WarnPercent)

@@ -1,8 +1,8 @@
-// Package config decodes nodetriage's configuration with one rule for
-// durations, wherever they sit (a check's or log source's settings, the
+// Package config holds the rules every part of nodetriage's configuration
+// follows, wherever it sits (a check's or log source's settings, the
 // AgentConfig's own fields): a duration is a metav1.Duration, written as a Go
-// duration string ("90s", "10m", "1h30m"), and never negative. Errors are
-// *probes.FieldError naming the field.
+// duration string ("90s", "10m", "1h30m"), and never negative; a host path is
+// absolute. Errors are *probes.FieldError naming the field.
 //
 // encoding/json cannot name the field of a bad duration itself:
 // metav1.Duration's decoding error (time: invalid duration "soon") comes back
@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -222,6 +223,26 @@ func joinPath(path, key string) string {
 
 func sortedKeys(m map[string]json.RawMessage) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// HostPaths rejects a host path that is not absolute: every host path in the
+// configuration is resolved under the host root, from "/". field names the
+// list ("paths"); errors name the entry ("paths[2]").
+func HostPaths(s probes.Settings, field string, paths []string) error {
+	for i, p := range paths {
+		if err := HostPath(s, fmt.Sprintf("%s[%d]", field, i), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HostPath rejects one host path that is not absolute.
+func HostPath(s probes.Settings, field, p string) error {
+	if !path.IsAbs(p) {
+		return s.Fieldf(field, "must be an absolute host path, got %q", p)
+	}
+	return nil
 }
 
 // FormatDuration prints a duration the way it is written in configuration,

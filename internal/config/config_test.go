@@ -133,3 +133,26 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestHostPaths(t *testing.T) {
+	s := probes.Settings{Path: "checks.example.settings"}
+	tests := []struct {
+		paths []string
+		want  string
+	}{
+		{paths: nil},
+		{paths: []string{"/var/log", "/"}},
+		{paths: []string{"/var/log", "var/log/pods"}, want: `checks.example.settings.paths[1]: must be an absolute host path, got "var/log/pods"`},
+		{paths: []string{""}, want: `checks.example.settings.paths[0]: must be an absolute host path, got ""`},
+	}
+	for _, tt := range tests {
+		err := HostPaths(s, "paths", tt.paths)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("HostPaths(%q) = %q, want %q", tt.paths, got, tt.want)
+		}
+	}
+}

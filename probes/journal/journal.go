@@ -101,10 +101,8 @@ func ParseConfig(s probes.Settings) (Config, error) {
 	if len(cfg.Directories) == 0 {
 		return Config{}, s.Fieldf("directories", "must list at least one directory")
 	}
-	for i, d := range cfg.Directories {
-		if !filepath.IsAbs(d) {
-			return Config{}, s.Fieldf(fmt.Sprintf("directories[%d]", i), "must be an absolute host path, got %q", d)
-		}
+	if err := config.HostPaths(s, "directories", cfg.Directories); err != nil {
+		return Config{}, err
 	}
 	switch cfg.KernelTransport {
 	case KernelAuto, KernelAlways, KernelNever:

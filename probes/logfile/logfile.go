@@ -108,8 +108,8 @@ func ParseConfig(s probes.Settings) (Config, error) {
 	for i := range cfg.Files {
 		f := &cfg.Files[i]
 		field := fmt.Sprintf("files[%d]", i)
-		if !filepath.IsAbs(f.Path) {
-			return Config{}, s.Fieldf(field+".path", "must be an absolute host path, got %q", f.Path)
+		if err := config.HostPath(s, field+".path", f.Path); err != nil {
+			return Config{}, err
 		}
 		if _, err := filepath.Match(f.Path, ""); err != nil {
 			return Config{}, s.Fieldf(field+".path", "bad glob %q: %v", f.Path, err)
