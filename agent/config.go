@@ -420,21 +420,24 @@ func decodeStrict(path string, raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && errors.As(err, &typeErr) && typeErr.Field != "" {
-		return &probes.FieldError{Field: joinField(path, typeErr.Field), Reason: fmt.Sprintf("cannot use a %s here, want %s", typeErr.Value, jsonKind(typeErr.Type.String()))}
+	if err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return &probes.FieldError{Field: joinField(path, typeErr.Field), Reason: fmt.Sprintf("cannot use a %s here, want %s", typeErr.Value, jsonKind(typeErr.Type.String()))}
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			if unq, uerr := strconv.Unquote(name); uerr == nil {
+				name = unq
+			}
+			return &probes.FieldError{Field: joinField(path, name), Reason: "unknown field"}
+		}
 	}
+	// A bad duration string fails the decode without naming its field.
 	if field, reason := config.Durations(raw, v); reason != "" {
 		return &probes.FieldError{Field: joinField(path, field), Reason: reason}
 	}
 	if err == nil {
 		return nil
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if unq, uerr := strconv.Unquote(name); uerr == nil {
-			name = unq
-		}
-		return &probes.FieldError{Field: joinField(path, name), Reason: "unknown field"}
 	}
 	if path == "" {
 		return fmt.Errorf("decode: %w", err)
