@@ -1,7 +1,6 @@
 package hostchecks
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -345,25 +344,6 @@ func (r *logrotateReader) includeFile(name string, defaults *logrotateOptions, d
 	}
 	delete(r.reading, name)
 	return ok
-}
-
-// describeFSError is the cause of a filesystem error without its path, for
-// messages that name the path themselves ("read: permission denied" about
-// /etc/logrotate.d/x).
-func describeFSError(err error) string {
-	return pathErrorCause(err).Error()
-}
-
-// pathErrorCause unwraps an *fs.PathError to its cause (an errno, which
-// errors.Is still matches against fs.ErrNotExist and the like). Code that
-// reads local paths directly (the container log walk, a file opened through
-// probes.FS) names the host path in its own error instead.
-func pathErrorCause(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // logrotateFileParser holds the state of reading one file.
