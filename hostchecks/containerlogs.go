@@ -195,9 +195,9 @@ type containerLogWalk struct {
 	visited int
 }
 
-// readDir lists the local directory local; its errors name hostDir, the same
-// directory as the host shows it.
-func (w *containerLogWalk) readDir(ctx context.Context, local, hostDir string) ([]fs.DirEntry, error) {
+// readDir lists the local directory local. Its errors carry the local path:
+// callers name the host path (built only then, to keep the walk cheap).
+func (w *containerLogWalk) readDir(ctx context.Context, local string) ([]fs.DirEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (w *containerLogWalk) readDir(ctx context.Context, local, hostDir string) (
 	}
 	entries, err := os.ReadDir(local)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", hostDir, pathErrorCause(err))
+		return nil, err
 	}
 	if len(entries) > w.left {
 		entries, w.capped = entries[:w.left], true
@@ -215,6 +215,11 @@ func (w *containerLogWalk) readDir(ctx context.Context, local, hostDir string) (
 	w.left -= len(entries)
 	w.visited += len(entries)
 	return entries, nil
+}
+
+// containerLogWalkError names the host directory the walk could not read.
+func containerLogWalkError(hostDir string, err error) error {
+	return fmt.Errorf("read %s: %w", hostDir, pathErrorCause(err))
 }
 
 func (c *containerLogsCheck) Check(ctx context.Context) ([]probes.Finding, error) {
@@ -331,9 +336,9 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 	if err != nil {
 		return nil, err
 	}
-	pods, err := walk.readDir(ctx, base, podLogsDir)
+	pods, err := walk.readDir(ctx, base)
 	if err != nil {
-		return nil, err
+		return nil, containerLogWalkError(podLogsDir, err)
 	}
 	var out []containerLog
 	for _, pod := range pods {
@@ -341,23 +346,23 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 		if !ok || !pod.IsDir() {
 			continue
 		}
-		containers, err := walk.readDir(ctx, filepath.Join(base, pod.Name()), path.Join(podLogsDir, pod.Name()))
+		containers, err := walk.readDir(ctx, filepath.Join(base, pod.Name()))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // the pod went away while we looked
 			}
-			return nil, err
+			return nil, containerLogWalkError(path.Join(podLogsDir, pod.Name()), err)
 		}
 		for _, ctr := range containers {
 			if !ctr.IsDir() {
 				continue
 			}
-			files, err := walk.readDir(ctx, filepath.Join(base, pod.Name(), ctr.Name()), path.Join(podLogsDir, pod.Name(), ctr.Name()))
+			files, err := walk.readDir(ctx, filepath.Join(base, pod.Name(), ctr.Name()))
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
-				return nil, err
+				return nil, containerLogWalkError(path.Join(podLogsDir, pod.Name(), ctr.Name()), err)
 			}
 			for _, f := range files {
 				restart, ok := parseContainerLogName(f.Name())
@@ -385,9 +390,9 @@ func (c *containerLogsCheck) dockerLogs(ctx context.Context, walk *containerLogW
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := walk.readDir(ctx, base, dockerContainersDir)
+	dirs, err := walk.readDir(ctx, base)
 	if err != nil {
-		return nil, err
+		return nil, containerLogWalkError(dockerContainersDir, err)
 	}
 	var out []containerLog
 	for _, d := range dirs {

@@ -97,14 +97,14 @@ func TestErrorsNameHostPaths(t *testing.T) {
 			want: "statfs /var/log: not a directory",
 		},
 		{
-			name:  "a pod log directory is a file",
-			files: map[string]string{"/var/log/pods/ns_pod_uid": ""},
+			name:  "the pod log directory is a file",
+			files: map[string]string{"/var/log/pods": ""},
 			run: func(t *testing.T, root string) error {
-				walk := &containerLogWalk{left: 10}
-				_, err := walk.readDir(context.Background(), filepath.Join(root, "var/log/pods/ns_pod_uid"), "/var/log/pods/ns_pod_uid")
+				check := hostTestNewCheck(t, ContainerLogsSpec(), hostTestEnv(t, "container-logs", root, hostTestEnvOptions{}))
+				_, err := check.(*containerLogsCheck).podLogs(context.Background(), &containerLogWalk{left: 10}, 0)
 				return err
 			},
-			want: "read /var/log/pods/ns_pod_uid: not a directory",
+			want: "read /var/log/pods: not a directory",
 		},
 		{
 			name: "the memory cgroup hierarchy is missing",
