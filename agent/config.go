@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -103,15 +105,15 @@ type Catalog struct {
 	Streams []probes.StreamSpec
 }
 
-// The raw shapes below mirror the YAML. Durations stay strings and optional
-// fields are pointers so that a layer (defaults, then the user's file) only
-// overrides what it sets, and so that errors can name the exact field.
+// The raw shapes below mirror the YAML. Optional fields are pointers so that a
+// layer (defaults, then the user's file) only overrides what it sets, and so
+// that errors can name the exact field.
 
 type rawConfig struct {
 	APIVersion   string                     `json:"apiVersion"`
 	Kind         string                     `json:"kind"`
 	StateDir     string                     `json:"stateDir"`
-	QuietWindow  string                     `json:"quietWindow"`
+	QuietWindow  *metav1.Duration           `json:"quietWindow"`
 	Reporting    json.RawMessage            `json:"reporting"`
 	Checks       map[string]json.RawMessage `json:"checks"`
 	Sources      map[string]json.RawMessage `json:"sources"`
@@ -121,19 +123,19 @@ type rawConfig struct {
 }
 
 type rawReporting struct {
-	BatchInterval            *string `json:"batchInterval"`
-	HeartbeatInterval        *string `json:"heartbeatInterval"`
-	EventDedupWindow         *string `json:"eventDedupWindow"`
-	EventBurstPerReason      *int    `json:"eventBurstPerReason"`
-	EventsPerMinutePerReason *int    `json:"eventsPerMinutePerReason"`
+	BatchInterval            *metav1.Duration `json:"batchInterval"`
+	HeartbeatInterval        *metav1.Duration `json:"heartbeatInterval"`
+	EventDedupWindow         *metav1.Duration `json:"eventDedupWindow"`
+	EventBurstPerReason      *int             `json:"eventBurstPerReason"`
+	EventsPerMinutePerReason *int             `json:"eventsPerMinutePerReason"`
 }
 
 type rawCheck struct {
-	Enabled         *bool           `json:"enabled"`
-	Interval        *string         `json:"interval"`
-	Timeout         *string         `json:"timeout"`
-	VisibilityDelay *string         `json:"visibilityDelay"`
-	Settings        json.RawMessage `json:"settings"`
+	Enabled         *bool            `json:"enabled"`
+	Interval        *metav1.Duration `json:"interval"`
+	Timeout         *metav1.Duration `json:"timeout"`
+	VisibilityDelay *metav1.Duration `json:"visibilityDelay"`
+	Settings        json.RawMessage  `json:"settings"`
 }
 
 type rawSource struct {
@@ -222,8 +224,12 @@ func buildConfig(defaults, user *rawConfig, cat Catalog) (*Config, error) {
 			return nil, &probes.FieldError{Field: fmt.Sprintf("npdRuleFiles[%d]", i), Reason: "must be a file path, got an empty string"}
 		}
 	}
+	quiet := user.QuietWindow
+	if quiet == nil {
+		quiet = defaults.QuietWindow
+	}
 	var err error
-	if cfg.QuietWindow, err = parsePositiveDuration("quietWindow", firstNonEmpty(user.QuietWindow, defaults.QuietWindow)); err != nil {
+	if cfg.QuietWindow, err = positiveDuration("quietWindow", deref(quiet)); err != nil {
 		return nil, err
 	}
 	if cfg.Reporting, err = buildReporting(defaults.Reporting, user.Reporting); err != nil {
@@ -273,18 +279,16 @@ func buildReporting(defaults, user json.RawMessage) (ReportingConfig, error) {
 	}
 	var rc ReportingConfig
 	var err error
-	if rc.BatchInterval, err = parsePositiveDuration("reporting.batchInterval", deref(rr.BatchInterval)); err != nil {
+	if rc.BatchInterval, err = positiveDuration("reporting.batchInterval", deref(rr.BatchInterval)); err != nil {
 		return rc, err
 	}
-	if rc.HeartbeatInterval, err = parsePositiveDuration("reporting.heartbeatInterval", deref(rr.HeartbeatInterval)); err != nil {
+	if rc.HeartbeatInterval, err = positiveDuration("reporting.heartbeatInterval", deref(rr.HeartbeatInterval)); err != nil {
 		return rc, err
 	}
 	if rc.HeartbeatInterval <= rc.BatchInterval {
 		return rc, &probes.FieldError{Field: "reporting.heartbeatInterval", Reason: fmt.Sprintf("must be longer than batchInterval (%s), got %s", FormatDuration(rc.BatchInterval), FormatDuration(rc.HeartbeatInterval))}
 	}
-	if rc.EventDedupWindow, err = parseDuration("reporting.eventDedupWindow", deref(rr.EventDedupWindow)); err != nil {
-		return rc, err
-	}
+	rc.EventDedupWindow = deref(rr.EventDedupWindow).Duration
 	rc.EventBurstPerReason = deref(rr.EventBurstPerReason)
 	if rc.EventBurstPerReason < 1 {
 		return rc, &probes.FieldError{Field: "reporting.eventBurstPerReason", Reason: fmt.Sprintf("must be at least 1, got %d", rc.EventBurstPerReason)}
@@ -333,19 +337,17 @@ func buildChecks(cfg *Config, user map[string]json.RawMessage, specs []probes.Sp
 		}
 		var err error
 		if rc.Interval != nil {
-			if cc.Interval, err = parsePositiveDuration(path+".interval", *rc.Interval); err != nil {
+			if cc.Interval, err = positiveDuration(path+".interval", *rc.Interval); err != nil {
 				return err
 			}
 		}
 		if rc.Timeout != nil {
-			if cc.Timeout, err = parsePositiveDuration(path+".timeout", *rc.Timeout); err != nil {
+			if cc.Timeout, err = positiveDuration(path+".timeout", *rc.Timeout); err != nil {
 				return err
 			}
 		}
 		if rc.VisibilityDelay != nil {
-			if cc.VisibilityDelay, err = parseDuration(path+".visibilityDelay", *rc.VisibilityDelay); err != nil {
-				return err
-			}
+			cc.VisibilityDelay = rc.VisibilityDelay.Duration
 		}
 		if cc.Interval <= 0 {
 			return &probes.FieldError{Field: path + ".interval", Reason: "must be set: the check has no default interval"}
@@ -407,9 +409,10 @@ func (c *Config) CheckReasons(known []probes.ReasonInfo) error {
 }
 
 // decodeStrict decodes one level of the config into v, rejecting unknown
-// fields, and turns encoding/json's errors into FieldErrors under path.
-// Decoding level by level is what lets an error name the full field path:
-// encoding/json reports an unknown field without saying where it was.
+// fields and bad or negative durations (internal/config's rule), and turns
+// encoding/json's errors into FieldErrors under path. Decoding level by level
+// is what lets an error name the full field path: encoding/json reports an
+// unknown field without saying where it was.
 func decodeStrict(path string, raw json.RawMessage, v any) error {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
 		return nil
@@ -417,18 +420,24 @@ func decodeStrict(path string, raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
+	if err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return &probes.FieldError{Field: joinField(path, typeErr.Field), Reason: fmt.Sprintf("cannot use a %s here, want %s", typeErr.Value, jsonKind(typeErr.Type.String()))}
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			if unq, uerr := strconv.Unquote(name); uerr == nil {
+				name = unq
+			}
+			return &probes.FieldError{Field: joinField(path, name), Reason: "unknown field"}
+		}
+	}
+	// A bad duration string fails the decode without naming its field.
+	if field, reason := config.Durations(raw, v); reason != "" {
+		return &probes.FieldError{Field: joinField(path, field), Reason: reason}
+	}
 	if err == nil {
 		return nil
-	}
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return &probes.FieldError{Field: joinField(path, typeErr.Field), Reason: fmt.Sprintf("cannot use a %s here, want %s", typeErr.Value, jsonKind(typeErr.Type.String()))}
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if unq, uerr := strconv.Unquote(name); uerr == nil {
-			name = unq
-		}
-		return &probes.FieldError{Field: joinField(path, name), Reason: "unknown field"}
 	}
 	if path == "" {
 		return fmt.Errorf("decode: %w", err)
@@ -460,40 +469,18 @@ func joinField(path, field string) string {
 	return path + "." + field
 }
 
-func parseDuration(field, s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, &probes.FieldError{Field: field, Reason: fmt.Sprintf("not a duration (like \"90s\" or \"10m\"): %q", s)}
-	}
-	if d < 0 {
-		return 0, &probes.FieldError{Field: field, Reason: "must not be negative, got " + s}
-	}
-	return d, nil
-}
-
-func parsePositiveDuration(field, s string) (time.Duration, error) {
-	d, err := parseDuration(field, s)
-	if err != nil {
-		return 0, err
-	}
-	if d == 0 {
+// positiveDuration rejects a zero duration; decodeStrict has already
+// rejected negative ones.
+func positiveDuration(field string, d metav1.Duration) (time.Duration, error) {
+	if d.Duration <= 0 {
 		return 0, &probes.FieldError{Field: field, Reason: "must be longer than 0s"}
 	}
-	return d, nil
+	return d.Duration, nil
 }
 
 // FormatDuration prints a duration without trailing zero units: 1m, 1h30m,
-// 20s, 1.5s.
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+// 20s, 1.5s (config.FormatDuration).
+func FormatDuration(d time.Duration) string { return config.FormatDuration(d) }
 
 func firstNonEmpty(a, b string) string {
 	if a != "" {

@@ -133,6 +133,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"number for a duration", head + "quietWindow: 600", `quietWindow: cannot use a number here, want a string (durations are strings like "90s")`},
 		{"zero quiet window", head + "quietWindow: 0s", "quietWindow: must be longer than 0s"},
 		{"negative visibility delay", head + "checks: {kubelet-cert: {visibilityDelay: -1s}}", "checks.kubelet-cert.visibilityDelay: must not be negative, got -1s"},
+		{"negative dedup window", head + "reporting: {eventDedupWindow: -1m}", "reporting.eventDedupWindow: must not be negative, got -1m0s"},
+		{"bad reporting duration", head + "reporting: {batchInterval: soon}", `reporting.batchInterval: not a duration (like "90s" or "10m"): "soon"`},
 		{"unknown reporting field", head + "reporting: {batchIntervall: 1s}", "reporting.batchIntervall: unknown field"},
 		{"heartbeat not longer than batch", head + "reporting: {batchInterval: 10m}", "reporting.heartbeatInterval: must be longer than batchInterval (10m), got 5m"},
 		{"burst below 1", head + "reporting: {eventBurstPerReason: 0}", "reporting.eventBurstPerReason: must be at least 1, got 0"},
@@ -191,16 +193,5 @@ func TestLoadConfigNamesTheFile(t *testing.T) {
 	_, err = LoadConfig(filepath.Join(dir, "missing.yaml"), testCatalog())
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: err = %v", err)
-	}
-}
-
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		time.Minute: "1m", 20 * time.Second: "20s", time.Hour: "1h", 90 * time.Minute: "1h30m",
-		1500 * time.Millisecond: "1.5s", 0: "0s", 61 * time.Second: "1m1s",
-	} {
-		if got := FormatDuration(d); got != want {
-			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
-		}
 	}
 }

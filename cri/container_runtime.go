@@ -8,6 +8,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -59,7 +60,7 @@ type runtimeCheck struct {
 
 func newRuntimeCheck(env probes.Env) (probes.Check, error) {
 	var cfg runtimeConfig
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if env.Runtime == nil {

@@ -199,7 +199,7 @@ func loadContainerdSandboxImage(host probes.FS, cfgPath string) (sandboxSetting,
 			return sandboxSetting{Source: "no " + cfgPath + ", containerd runs on its defaults"}, nil
 		}
 		if err != nil {
-			return sandboxSetting{}, fmt.Errorf("read containerd config %s: %w", p, err)
+			return sandboxSetting{}, fmt.Errorf("read containerd config: %w", err) // err names the host path
 		}
 		f, err := parseContainerdConfig(data)
 		if err != nil {
@@ -273,7 +273,7 @@ func loadCRIOPauseImage(host probes.FS, mainPath, dropInDir string) (sandboxSett
 	files := []string{mainPath}
 	entries, err := host.ReadDir(dropInDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return sandboxSetting{}, fmt.Errorf("read CRI-O drop-in directory %s: %w", dropInDir, err)
+		return sandboxSetting{}, fmt.Errorf("read CRI-O drop-in directory: %w", err)
 	}
 	for _, e := range entries {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".conf") {
@@ -287,7 +287,7 @@ func loadCRIOPauseImage(host probes.FS, mainPath, dropInDir string) (sandboxSett
 			continue
 		}
 		if err != nil {
-			return sandboxSetting{}, fmt.Errorf("read CRI-O config %s: %w", p, err)
+			return sandboxSetting{}, fmt.Errorf("read CRI-O config: %w", err)
 		}
 		ref, ok, err := parseCRIOPauseImage(data)
 		if err != nil {

@@ -33,7 +33,7 @@ func TestLoadContainerdSandboxImage(t *testing.T) {
 		{fixture: "v3-default", want: sandboxSetting{
 			Source: "/etc/containerd/config.toml does not set the sandbox image, so containerd's default applies"}},
 		{fixture: "none", want: sandboxSetting{Source: "no /etc/containerd/config.toml, containerd runs on its defaults"}},
-		{fixture: "missing-import", wantErr: "read containerd config /etc/containerd/does-not-exist.toml: open "},
+		{fixture: "missing-import", wantErr: "read containerd config: open /etc/containerd/does-not-exist.toml: no such file or directory"},
 		{fixture: "malformed", wantErr: "containerd config /etc/containerd/config.toml: (2, 2): unexpected token unclosed table key"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -108,7 +109,7 @@ type exitRecord struct {
 
 func newWorkloadsCheck(env probes.Env) (probes.Check, error) {
 	cfg := workloadsConfig{RestartThreshold: 3, Window: metav1.Duration{Duration: 10 * time.Minute}}
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if cfg.RestartThreshold < 1 {

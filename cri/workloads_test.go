@@ -249,7 +249,8 @@ func TestWorkloadsSettings(t *testing.T) {
 	}{
 		{`{"restartThreshold": 0}`, "checks.workloads.settings.restartThreshold: must be at least 1, got 0"},
 		{`{"window": "30s"}`, "checks.workloads.settings.window: must be at least 1m, got 30s"},
-		{`{"window": "soon"}`, `checks.workloads.settings: time: invalid duration "soon"`},
+		{`{"window": "soon"}`, `checks.workloads.settings.window: not a duration (like "90s" or "10m"): "soon"`},
+		{`{"window": "-5m"}`, `checks.workloads.settings.window: must not be negative, got -5m0s`},
 		{`{"restartTreshold": 5}`, `checks.workloads.settings.restartTreshold: unknown field`},
 	}
 	for _, tt := range tests {

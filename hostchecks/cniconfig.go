@@ -61,7 +61,7 @@ func loadCNINetwork(host probes.FS, dir string) (net cniNetwork, found bool, err
 		return cniNetwork{}, false, nil
 	}
 	if err != nil {
-		return cniNetwork{}, false, fmt.Errorf("list CNI config dir %s: %w", dir, err)
+		return cniNetwork{}, false, fmt.Errorf("list CNI config dir: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -77,7 +77,7 @@ func loadCNINetwork(host probes.FS, dir string) (net cniNetwork, found bool, err
 	file := path.Join(dir, names[0])
 	data, err := host.ReadFile(file)
 	if err != nil {
-		return cniNetwork{}, false, fmt.Errorf("read CNI config %s: %w", file, err)
+		return cniNetwork{}, false, fmt.Errorf("read CNI config: %w", err)
 	}
 	net, err = parseCNIConfig(path.Ext(file), data)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -48,10 +49,8 @@ func (c ConntrackConfig) validate(s probes.Settings) error {
 	if len(c.BinaryDirs) == 0 {
 		return s.Fieldf("binaryDirs", "must list at least one directory")
 	}
-	for i, d := range c.BinaryDirs {
-		if !path.IsAbs(d) {
-			return s.Fieldf(fmt.Sprintf("binaryDirs[%d]", i), "must be an absolute host path, got %q", d)
-		}
+	if err := config.HostPaths(s, "binaryDirs", c.BinaryDirs); err != nil {
+		return err
 	}
 	return nil
 }
@@ -125,7 +124,7 @@ type conntrackCheck struct {
 
 func newConntrackCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultConntrackConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
@@ -217,7 +216,7 @@ func (c *conntrackCheck) tableFull(paths conntrackPaths, limit uint64, now time.
 		return probes.Finding{}, false, nil
 	}
 	if err != nil {
-		return probes.Finding{}, false, fmt.Errorf("read %s: %w", paths.stat, err)
+		return probes.Finding{}, false, err
 	}
 	st, err := parseConntrackStat(bytes.NewReader(data))
 	if err != nil {
@@ -310,7 +309,7 @@ func conntrackTableRemedy(maxPath string, limit uint64) string {
 func conntrackReadUint(host probes.FS, name string) (uint64, error) {
 	data, err := host.ReadFile(name)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, err
 	}
 	n, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -56,18 +55,7 @@ func TestParseConntrackStat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseConntrackStat(strings.NewReader(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
+			hostTestParsed(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }
@@ -233,7 +221,7 @@ func TestConntrackGolden(t *testing.T) {
 			root := filepath.Join("testdata", ConntrackCheckName, tt.scenario)
 			if tt.second {
 				root = t.TempDir()
-				hostTestCopyTree(t, filepath.Join("testdata", ConntrackCheckName, tt.scenario), root)
+				hostTestCopyTree(t, filepath.Join("testdata", ConntrackCheckName, tt.scenario), root, nil)
 			}
 			clk := clocktesting.NewFakePassiveClock(hostTestNow)
 			tt.opts.clock = clk
@@ -248,7 +236,7 @@ func TestConntrackGolden(t *testing.T) {
 						t.Fatalf("first run reported %s; the first sample is only the baseline", f.Reason)
 					}
 				}
-				hostTestCopyTree(t, filepath.Join("testdata", ConntrackCheckName, tt.scenario+".second"), root)
+				hostTestCopyTree(t, filepath.Join("testdata", ConntrackCheckName, tt.scenario+".second"), root, nil)
 				clk.SetTime(hostTestNow.Add(time.Minute))
 				got = hostTestRun(t.Context(), c)
 			}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kubeletconfig"
 )
@@ -117,7 +118,7 @@ type containerLogsCheck struct {
 
 func newContainerLogsCheck(env probes.Env) (probes.Check, error) {
 	cfg := defaultContainerLogsConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
@@ -194,6 +195,8 @@ type containerLogWalk struct {
 	visited int
 }
 
+// readDir lists the local directory local. Its errors carry the local path:
+// callers name the host path (built only then, to keep the walk cheap).
 func (w *containerLogWalk) readDir(ctx context.Context, local string) ([]fs.DirEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -212,6 +215,11 @@ func (w *containerLogWalk) readDir(ctx context.Context, local string) ([]fs.DirE
 	w.left -= len(entries)
 	w.visited += len(entries)
 	return entries, nil
+}
+
+// containerLogWalkError names the host directory the walk could not read.
+func containerLogWalkError(hostDir string, err error) error {
+	return fmt.Errorf("read %s: %w", hostDir, pathErrorCause(err))
 }
 
 func (c *containerLogsCheck) Check(ctx context.Context) ([]probes.Finding, error) {
@@ -330,7 +338,7 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 	}
 	pods, err := walk.readDir(ctx, base)
 	if err != nil {
-		return nil, hostPathError("read", podLogsDir, err)
+		return nil, containerLogWalkError(podLogsDir, err)
 	}
 	var out []containerLog
 	for _, pod := range pods {
@@ -343,7 +351,7 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // the pod went away while we looked
 			}
-			return nil, fmt.Errorf("read %s: %s", path.Join(podLogsDir, pod.Name()), describeFSError(err))
+			return nil, containerLogWalkError(path.Join(podLogsDir, pod.Name()), err)
 		}
 		for _, ctr := range containers {
 			if !ctr.IsDir() {
@@ -354,7 +362,7 @@ func (c *containerLogsCheck) podLogs(ctx context.Context, walk *containerLogWalk
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
-				return nil, fmt.Errorf("read %s: %s", path.Join(podLogsDir, pod.Name(), ctr.Name()), describeFSError(err))
+				return nil, containerLogWalkError(path.Join(podLogsDir, pod.Name(), ctr.Name()), err)
 			}
 			for _, f := range files {
 				restart, ok := parseContainerLogName(f.Name())
@@ -384,7 +392,7 @@ func (c *containerLogsCheck) dockerLogs(ctx context.Context, walk *containerLogW
 	}
 	dirs, err := walk.readDir(ctx, base)
 	if err != nil {
-		return nil, hostPathError("read", dockerContainersDir, err)
+		return nil, containerLogWalkError(dockerContainersDir, err)
 	}
 	var out []containerLog
 	for _, d := range dirs {

@@ -89,7 +89,7 @@ func TestContainerLogsGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
 			root := filepath.Join("testdata/container-logs", tt.scenario)
-			findings := runLogCheck(t, ContainerLogsSpec(), logTestEnv(t, probes.NewFS(root), "container-logs", tt.settings))
+			findings := hostTestFindings(t, ContainerLogsSpec(), hostTestEnv(t, "container-logs", root, hostTestEnvOptions{settings: tt.settings}))
 			checkLogFindingContract(t, findings)
 			var subjects []string
 			for _, f := range findings {
@@ -98,7 +98,7 @@ func TestContainerLogsGolden(t *testing.T) {
 			if diff := cmp.Diff(tt.subjects, subjects); diff != "" {
 				t.Errorf("subjects (-want +got):\n%s", diff)
 			}
-			compareLogGolden(t, filepath.Join("testdata/container-logs", tt.scenario+".json"), findings)
+			hostTestGolden(t, filepath.Join("testdata/container-logs", tt.scenario+".json"), findings)
 		})
 	}
 }
@@ -146,7 +146,7 @@ func TestContainerLogsWalkIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.maxEntries), func(t *testing.T) {
-			findings := runLogCheck(t, ContainerLogsSpec(), logTestEnv(t, probes.NewFS(root), "container-logs", fmt.Sprintf(`{"maxEntries":%d}`, tt.maxEntries)))
+			findings := hostTestFindings(t, ContainerLogsSpec(), hostTestEnv(t, "container-logs", root, hostTestEnvOptions{settings: fmt.Sprintf(`{"maxEntries":%d}`, tt.maxEntries)}))
 			if len(findings) != tt.wantFindings { // 20 = maxFindings
 				t.Fatalf("got %d findings, want %d", len(findings), tt.wantFindings)
 			}
@@ -168,22 +168,10 @@ func TestContainerLogsOneFindingPerContainer(t *testing.T) {
 	writeTestKubeletConfig(t, root, "1Ki")
 	writeTestPodLog(t, root, "ns_pod_uid", "app", "0.log", 5000)
 	big := writeTestPodLog(t, root, "ns_pod_uid", "app", "1.log", 9000)
-	findings := runLogCheck(t, ContainerLogsSpec(), logTestEnv(t, probes.NewFS(root), "container-logs", ""))
+	findings := hostTestFindings(t, ContainerLogsSpec(), hostTestEnv(t, "container-logs", root, hostTestEnvOptions{}))
 	if len(findings) != 1 || findings[0].Evidence["path"] != "/var/log/pods/ns_pod_uid/app/1.log" {
 		t.Fatalf("findings = %+v, want one about %s", findings, big)
 	}
-}
-
-// fakeLogRuntime is a probes.Runtime whose ListContainers answers from a
-// list; the other RPCs are not used by the container-logs check.
-type fakeLogRuntime struct {
-	probes.Runtime
-	containers []*runtimeapi.Container
-	err        error
-}
-
-func (f *fakeLogRuntime) ListContainers(context.Context, *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
-	return f.containers, f.err
 }
 
 func TestContainerLogsContainerState(t *testing.T) {
@@ -204,19 +192,17 @@ func TestContainerLogsContainerState(t *testing.T) {
 		wantRemedy string
 	}{
 		{name: "no runtime", wantState: "", wantRemedy: "containerLogMonitorInterval"},
-		{name: "running", runtime: &fakeLogRuntime{containers: []*runtimeapi.Container{ctr(runtimeapi.ContainerState_CONTAINER_RUNNING, 2)}},
+		{name: "running", runtime: &hostTestRuntime{containers: []*runtimeapi.Container{ctr(runtimeapi.ContainerState_CONTAINER_RUNNING, 2)}},
 			wantState: "running", wantRemedy: "containerLogMonitorInterval"},
-		{name: "exited", runtime: &fakeLogRuntime{containers: []*runtimeapi.Container{ctr(runtimeapi.ContainerState_CONTAINER_EXITED, 2)}},
+		{name: "exited", runtime: &hostTestRuntime{containers: []*runtimeapi.Container{ctr(runtimeapi.ContainerState_CONTAINER_EXITED, 2)}},
 			wantState: "exited", wantRemedy: "kubectl delete pod -n ns web"},
-		{name: "an older attempt runs, this one is gone", runtime: &fakeLogRuntime{containers: []*runtimeapi.Container{ctr(runtimeapi.ContainerState_CONTAINER_RUNNING, 1)}},
+		{name: "an older attempt runs, this one is gone", runtime: &hostTestRuntime{containers: []*runtimeapi.Container{ctr(runtimeapi.ContainerState_CONTAINER_RUNNING, 1)}},
 			wantState: "removed", wantRemedy: "kubectl delete pod -n ns web"},
-		{name: "runtime fails", runtime: &fakeLogRuntime{err: errors.New("connection refused")}, wantState: "", wantRemedy: "containerLogMonitorInterval"},
+		{name: "runtime fails", runtime: &hostTestRuntime{listErr: errors.New("connection refused")}, wantState: "", wantRemedy: "containerLogMonitorInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := logTestEnv(t, probes.NewFS(root), "container-logs", "")
-			env.Runtime = tt.runtime
-			findings := runLogCheck(t, ContainerLogsSpec(), env)
+			findings := hostTestFindings(t, ContainerLogsSpec(), hostTestEnv(t, "container-logs", root, hostTestEnvOptions{runtime: tt.runtime}))
 			if len(findings) != 1 {
 				t.Fatalf("got %d findings, want 1", len(findings))
 			}
@@ -232,7 +218,7 @@ func TestContainerLogsContainerState(t *testing.T) {
 }
 
 func TestContainerLogsNotApplicable(t *testing.T) {
-	check, err := ContainerLogsSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "container-logs", ""))
+	check, err := ContainerLogsSpec().New(hostTestEnv(t, "container-logs", t.TempDir(), hostTestEnvOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +243,7 @@ func TestContainerLogsSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
-			_, err := ContainerLogsSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "container-logs", tt.settings))
+			_, err := ContainerLogsSpec().New(hostTestEnv(t, "container-logs", t.TempDir(), hostTestEnvOptions{settings: tt.settings}))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("New: %v", err)
@@ -292,7 +278,7 @@ func TestContainerLogsDoesNotFollowSymlinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	findings := runLogCheck(t, ContainerLogsSpec(), logTestEnv(t, probes.NewFS(root), "container-logs", ""))
+	findings := hostTestFindings(t, ContainerLogsSpec(), hostTestEnv(t, "container-logs", root, hostTestEnvOptions{}))
 	if len(findings) != 0 {
 		t.Errorf("findings = %+v, want none: every oversized log is behind a symlink", findings)
 	}

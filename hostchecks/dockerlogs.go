@@ -80,7 +80,7 @@ func readDockerLogConfig(host probes.FS) (dockerLogConfig, error) {
 		return dockerLogConfig{}, nil
 	}
 	if err != nil {
-		return dockerLogConfig{}, hostPathError("read", dockerDaemonConfigPath, err)
+		return dockerLogConfig{}, err
 	}
 	c, err := parseDockerDaemonConfig(data)
 	if err != nil {
@@ -155,10 +155,10 @@ func readHostFileLimited(host probes.FS, name string, limit int64) ([]byte, erro
 	defer f.Close()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", name, pathErrorCause(err)) // f reads under its local name
 	}
 	if int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
+		return nil, fmt.Errorf("read %s: larger than %d bytes", name, limit)
 	}
 	return buf.Bytes(), nil
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kubeletconfig"
 )
@@ -43,10 +43,7 @@ func DefaultHairpinConfig() HairpinConfig {
 }
 
 func (c HairpinConfig) validate(s probes.Settings) error {
-	if !path.IsAbs(c.CNIConfDir) {
-		return s.Fieldf("cniConfDir", "must be an absolute host path, got %q", c.CNIConfDir)
-	}
-	return nil
+	return config.HostPath(s, "cniConfDir", c.CNIConfDir)
 }
 
 // HairpinSpec is the hairpin check.
@@ -106,7 +103,7 @@ type hairpinCheck struct {
 
 func newHairpinCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultHairpinConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
@@ -318,7 +315,7 @@ func (c *hairpinCheck) inspect(ctx context.Context, exp hairpinExpectation, now 
 			continue // the pod went away while we looked
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
+			return nil, err
 		}
 		on, err := parseHairpinSysfsBool(raw)
 		if err != nil {

@@ -173,7 +173,7 @@ func readJournaldConfig(host probes.FS) (journaldConfig, error) {
 		cfg.Sources = append(cfg.Sources, main)
 		parseJournaldConf(&cfg, main, data)
 	case !errors.Is(err, fs.ErrNotExist):
-		return journaldConfig{}, hostPathError("read", main, err)
+		return journaldConfig{}, err
 	}
 	dropIns := map[string]string{} // name → path of the winning copy
 	for _, dir := range journaldDropInDirs {
@@ -182,7 +182,7 @@ func readJournaldConfig(host probes.FS) (journaldConfig, error) {
 			continue
 		}
 		if err != nil {
-			return journaldConfig{}, hostPathError("read", dir, err)
+			return journaldConfig{}, err
 		}
 		for _, e := range entries {
 			if !strings.HasSuffix(e.Name(), ".conf") || e.IsDir() {
@@ -202,7 +202,7 @@ func readJournaldConfig(host probes.FS) (journaldConfig, error) {
 		p := dropIns[name]
 		data, err := host.ReadFile(p)
 		if err != nil {
-			return journaldConfig{}, hostPathError("read", p, err)
+			return journaldConfig{}, err
 		}
 		cfg.Sources = append(cfg.Sources, p)
 		parseJournaldConf(&cfg, p, data)
@@ -246,7 +246,7 @@ func readJournalUsage(host probes.FS, dir string) (journalUsage, error) {
 		return u, nil
 	}
 	if err != nil {
-		return u, hostPathError("read", dir, err)
+		return u, err
 	}
 	for _, e := range entries {
 		switch {
@@ -254,7 +254,7 @@ func readJournalUsage(host probes.FS, dir string) (journalUsage, error) {
 			sub := path.Join(dir, e.Name())
 			files, err := host.ReadDir(sub)
 			if err != nil {
-				return u, hostPathError("read", sub, err)
+				return u, err
 			}
 			for _, f := range files {
 				if f.IsDir() || !isJournalFile(f.Name()) {

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -29,11 +32,11 @@ type KubeletCertConfig struct {
 	// to the API server, the serving certificate is what the API server
 	// sees on kubectl logs/exec.
 	Paths []string `json:"paths"`
-	// WarningBefore: a certificate expiring sooner is a warning (Go
-	// duration, "168h" = 7 days).
-	WarningBefore string `json:"warningBefore"`
+	// WarningBefore: a certificate expiring sooner is a warning ("168h" =
+	// 7 days).
+	WarningBefore metav1.Duration `json:"warningBefore"`
 	// ProblemBefore: sooner, or already expired, is a problem.
-	ProblemBefore string `json:"problemBefore"`
+	ProblemBefore metav1.Duration `json:"problemBefore"`
 }
 
 // DefaultKubeletCertConfig: the kubelet's certificate directory
@@ -45,8 +48,8 @@ func DefaultKubeletCertConfig() KubeletCertConfig {
 			"/var/lib/kubelet/pki/kubelet-client-current.pem",
 			"/var/lib/kubelet/pki/kubelet-server-current.pem",
 		},
-		WarningBefore: "168h",
-		ProblemBefore: "24h",
+		WarningBefore: metav1.Duration{Duration: 7 * 24 * time.Hour},
+		ProblemBefore: metav1.Duration{Duration: 24 * time.Hour},
 	}
 }
 
@@ -102,27 +105,24 @@ type kubeletCert struct {
 
 func newKubeletCert(env probes.Env) (probes.Check, error) {
 	cfg := DefaultKubeletCertConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if len(cfg.Paths) == 0 {
 		return nil, env.Settings.Fieldf("paths", "must list at least one certificate file")
 	}
-	for i, p := range cfg.Paths {
-		if !strings.HasPrefix(p, "/") {
-			return nil, env.Settings.Fieldf(fmt.Sprintf("paths[%d]", i), "must be an absolute host path, got %q", p)
-		}
+	if err := config.HostPaths(env.Settings, "paths", cfg.Paths); err != nil {
+		return nil, err
 	}
-	warn, err := time.ParseDuration(cfg.WarningBefore)
-	if err != nil || warn <= 0 {
-		return nil, env.Settings.Fieldf("warningBefore", "must be a positive duration like \"168h\", got %q", cfg.WarningBefore)
+	warn, problem := cfg.WarningBefore.Duration, cfg.ProblemBefore.Duration
+	if warn <= 0 {
+		return nil, env.Settings.Fieldf("warningBefore", "must be a positive duration like \"168h\", got %s", config.FormatDuration(warn))
 	}
-	problem, err := time.ParseDuration(cfg.ProblemBefore)
-	if err != nil || problem <= 0 {
-		return nil, env.Settings.Fieldf("problemBefore", "must be a positive duration like \"24h\", got %q", cfg.ProblemBefore)
+	if problem <= 0 {
+		return nil, env.Settings.Fieldf("problemBefore", "must be a positive duration like \"24h\", got %s", config.FormatDuration(problem))
 	}
 	if problem > warn {
-		return nil, env.Settings.Fieldf("problemBefore", "must not be longer than warningBefore (%s), got %s", cfg.WarningBefore, cfg.ProblemBefore)
+		return nil, env.Settings.Fieldf("problemBefore", "must not be longer than warningBefore (%s), got %s", config.FormatDuration(warn), config.FormatDuration(problem))
 	}
 	return &kubeletCert{env: env, paths: cfg.Paths, warningBefore: warn, problemBefore: problem}, nil
 }

@@ -1,16 +1,13 @@
 package hostchecks
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -75,22 +72,9 @@ func writeCert(t testing.TB, root, current string, data []byte) {
 	}
 }
 
-func certEnv(root string, settings string) probes.Env {
-	return probes.Env{
-		Host:     probes.NewFS(root),
-		Clock:    testingclock.NewFakePassiveClock(certNow),
-		Logger:   slog.New(slog.DiscardHandler),
-		Settings: probes.Settings{Path: "checks.kubelet-cert.settings", Raw: json.RawMessage(settings)},
-	}
-}
-
-func runCertCheck(t *testing.T, env probes.Env) ([]probes.Finding, error) {
-	t.Helper()
-	check, err := KubeletCertSpec().New(env)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return check.Check(context.Background())
+// certEnv is an Env for the kubelet-cert check at certNow.
+func certEnv(t testing.TB, root, settings string) probes.Env {
+	return hostTestEnv(t, KubeletCertCheckName, root, hostTestEnvOptions{settings: settings, clock: testingclock.NewFakePassiveClock(certNow)})
 }
 
 func TestKubeletCertCheck(t *testing.T) {
@@ -124,7 +108,7 @@ func TestKubeletCertCheck(t *testing.T) {
 			if tc.server != 0 {
 				writeCert(t, root, "kubelet-server-current.pem", testCert(t, certNow.Add(-year), certNow.Add(tc.server), x509.ExtKeyUsageServerAuth))
 			}
-			findings, err := runCertCheck(t, certEnv(root, ""))
+			findings, err := hostTestCheck(t, KubeletCertSpec(), certEnv(t, root, ""))
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
@@ -163,27 +147,8 @@ func TestKubeletCertGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			writeCert(t, root, "kubelet-client-current.pem", testCert(t, certNow.Add(-year), certNow.Add(tc.left), x509.ExtKeyUsageClientAuth))
-			findings, err := runCertCheck(t, certEnv(root, ""))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := json.MarshalIndent(findings, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join("testdata", "kubeletcert", tc.name+".golden.json")
-			if *update {
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./hostchecks -run TestKubeletCertGolden -update)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)+"\n"); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
+			findings := hostTestFindings(t, KubeletCertSpec(), certEnv(t, root, ""))
+			hostTestGolden(t, filepath.Join("testdata", "kubeletcert", tc.name+".golden.json"), findings)
 		})
 	}
 }
@@ -192,15 +157,15 @@ func TestKubeletCertMessageStableWithinTheHour(t *testing.T) {
 	root := t.TempDir()
 	notAfter := certNow.Add(11*time.Hour + 30*time.Minute)
 	writeCert(t, root, "kubelet-client-current.pem", testCert(t, certNow.Add(-24*time.Hour), notAfter, x509.ExtKeyUsageClientAuth))
-	env := certEnv(root, "")
+	env := certEnv(t, root, "")
 	clk := testingclock.NewFakePassiveClock(certNow)
 	env.Clock = clk
-	first, err := runCertCheck(t, env)
+	first, err := hostTestCheck(t, KubeletCertSpec(), env)
 	if err != nil || len(first) != 1 {
 		t.Fatalf("first run: %v, %v", first, err)
 	}
 	clk.SetTime(certNow.Add(29 * time.Minute))
-	second, err := runCertCheck(t, env)
+	second, err := hostTestCheck(t, KubeletCertSpec(), env)
 	if err != nil || len(second) != 1 {
 		t.Fatalf("second run: %v, %v", second, err)
 	}
@@ -208,7 +173,7 @@ func TestKubeletCertMessageStableWithinTheHour(t *testing.T) {
 		t.Errorf("message changed within the hour:\n%s\n%s", first[0].Message, second[0].Message)
 	}
 	clk.SetTime(certNow.Add(31 * time.Minute))
-	third, _ := runCertCheck(t, env)
+	third, _ := hostTestCheck(t, KubeletCertSpec(), env)
 	if len(third) != 1 || !strings.Contains(third[0].Message, "(in 10h)") {
 		t.Errorf("after the hour boundary: %v", third)
 	}
@@ -216,13 +181,13 @@ func TestKubeletCertMessageStableWithinTheHour(t *testing.T) {
 
 func TestKubeletCertNotApplicableAndErrors(t *testing.T) {
 	t.Run("no certificate at all", func(t *testing.T) {
-		_, err := runCertCheck(t, certEnv(t.TempDir(), ""))
+		_, err := hostTestCheck(t, KubeletCertSpec(), certEnv(t, t.TempDir(), ""))
 		if !errors.Is(err, probes.ErrNotApplicable) {
 			t.Fatalf("err = %v, want ErrNotApplicable", err)
 		}
 	})
 	t.Run("corrupt PEM names the file", func(t *testing.T) {
-		_, err := runCertCheck(t, certEnv("testdata/kubeletcert/corrupt", ""))
+		_, err := hostTestCheck(t, KubeletCertSpec(), certEnv(t, "testdata/kubeletcert/corrupt", ""))
 		if err == nil || errors.Is(err, probes.ErrNotApplicable) || !strings.Contains(err.Error(), "/var/lib/kubelet/pki/kubelet-client-current.pem") {
 			t.Fatalf("err = %v, want an error naming the file", err)
 		}
@@ -236,7 +201,7 @@ func TestKubeletCertNotApplicableAndErrors(t *testing.T) {
 		if err := os.Symlink("/var/lib/kubelet/pki/kubelet-client-gone.pem", filepath.Join(dir, "kubelet-client-current.pem")); err != nil {
 			t.Fatal(err)
 		}
-		_, err := runCertCheck(t, certEnv(root, ""))
+		_, err := hostTestCheck(t, KubeletCertSpec(), certEnv(t, root, ""))
 		if err == nil || errors.Is(err, probes.ErrNotApplicable) || !strings.Contains(err.Error(), "kubelet-client-gone.pem") {
 			t.Fatalf("err = %v, want an error naming the missing target", err)
 		}
@@ -250,7 +215,9 @@ func TestKubeletCertSettings(t *testing.T) {
 	}{
 		{`{"warningBefore": "72h", "problemBefore": "12h"}`, ""},
 		{`{"paths": ["/etc/kubernetes/pki/kubelet.crt"]}`, ""},
-		{`{"warningBefore": "7d"}`, `checks.kubelet-cert.settings.warningBefore: must be a positive duration like "168h", got "7d"`},
+		{`{"warningBefore": "7d"}`, `checks.kubelet-cert.settings.warningBefore: not a duration (like "90s" or "10m"): "7d"`},
+		{`{"warningBefore": "0s"}`, `checks.kubelet-cert.settings.warningBefore: must be a positive duration like "168h", got 0s`},
+		{`{"problemBefore": "-24h"}`, `checks.kubelet-cert.settings.problemBefore: must not be negative, got -24h0m0s`},
 		{`{"problemBefore": "200h"}`, `checks.kubelet-cert.settings.problemBefore: must not be longer than warningBefore (168h), got 200h`},
 		{`{"paths": []}`, `checks.kubelet-cert.settings.paths: must list at least one certificate file`},
 		{`{"paths": ["kubelet.crt"]}`, `checks.kubelet-cert.settings.paths[0]: must be an absolute host path, got "kubelet.crt"`},
@@ -258,7 +225,7 @@ func TestKubeletCertSettings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.settings, func(t *testing.T) {
-			_, err := KubeletCertSpec().New(certEnv(t.TempDir(), tc.settings))
+			_, err := KubeletCertSpec().New(certEnv(t, t.TempDir(), tc.settings))
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -273,7 +240,7 @@ func TestKubeletCertSettings(t *testing.T) {
 func TestKubeletCertCustomThresholds(t *testing.T) {
 	root := t.TempDir()
 	writeCert(t, root, "kubelet-client-current.pem", testCert(t, certNow.Add(-time.Hour), certNow.Add(10*24*time.Hour), x509.ExtKeyUsageClientAuth))
-	findings, err := runCertCheck(t, certEnv(root, `{"warningBefore": "720h", "problemBefore": "240h"}`))
+	findings, err := hostTestCheck(t, KubeletCertSpec(), certEnv(t, root, `{"warningBefore": "720h", "problemBefore": "240h"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +299,7 @@ func TestRoughDuration(t *testing.T) {
 }
 
 func TestKubeletCertWatchPaths(t *testing.T) {
-	check, err := KubeletCertSpec().New(certEnv(t.TempDir(), ""))
+	check, err := KubeletCertSpec().New(certEnv(t, t.TempDir(), ""))
 	if err != nil {
 		t.Fatal(err)
 	}

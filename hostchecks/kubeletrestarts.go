@@ -14,7 +14,9 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -51,33 +53,32 @@ type KubeletRestartsConfig struct {
 	// MinRestarts is how many automatic restarts within Window make a
 	// restart loop. Default 3.
 	MinRestarts int `json:"minRestarts"`
-	// Window is a Go duration. Default "20m", the look-back of
-	// node-problem-detector's FrequentKubeletRestart.
-	Window string `json:"window"`
+	// Window: default 20m, the look-back of node-problem-detector's
+	// FrequentKubeletRestart.
+	Window metav1.Duration `json:"window"`
 }
 
 // DefaultKubeletRestartsConfig returns the documented defaults.
 func DefaultKubeletRestartsConfig() KubeletRestartsConfig {
-	return KubeletRestartsConfig{Units: []string{"kubelet.service", "containerd.service"}, MinRestarts: 3, Window: "20m"}
+	return KubeletRestartsConfig{Units: []string{"kubelet.service", "containerd.service"}, MinRestarts: 3, Window: metav1.Duration{Duration: 20 * time.Minute}}
 }
 
-func (c KubeletRestartsConfig) validate(s probes.Settings) (time.Duration, error) {
+func (c KubeletRestartsConfig) validate(s probes.Settings) error {
 	if len(c.Units) == 0 {
-		return 0, s.Fieldf("units", "must list at least one unit")
+		return s.Fieldf("units", "must list at least one unit")
 	}
 	for i, u := range c.Units {
 		if !strings.HasSuffix(u, ".service") || len(u) == len(".service") {
-			return 0, s.Fieldf(fmt.Sprintf("units[%d]", i), "must be a service unit name like kubelet.service, got %q", u)
+			return s.Fieldf(fmt.Sprintf("units[%d]", i), "must be a service unit name like kubelet.service, got %q", u)
 		}
 	}
 	if c.MinRestarts < 1 {
-		return 0, s.Fieldf("minRestarts", "must be at least 1, got %d", c.MinRestarts)
+		return s.Fieldf("minRestarts", "must be at least 1, got %d", c.MinRestarts)
 	}
-	window, err := time.ParseDuration(c.Window)
-	if err != nil || window <= 0 {
-		return 0, s.Fieldf("window", "must be a positive duration like 20m, got %q", c.Window)
+	if c.Window.Duration <= 0 {
+		return s.Fieldf("window", "must be a positive duration like 20m, got %s", config.FormatDuration(c.Window.Duration))
 	}
-	return window, nil
+	return nil
 }
 
 // KubeletRestartsSpec is the kubelet-restarts check.
@@ -139,14 +140,13 @@ type kubeletRestartsCheck struct {
 
 func newKubeletRestartsCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultKubeletRestartsConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
-	window, err := cfg.validate(env.Settings)
-	if err != nil {
+	if err := cfg.validate(env.Settings); err != nil {
 		return nil, err
 	}
-	return &kubeletRestartsCheck{env: env, cfg: cfg, window: window, samples: map[string][]kubeletRestartSample{}}, nil
+	return &kubeletRestartsCheck{env: env, cfg: cfg, window: cfg.Window.Duration, samples: map[string][]kubeletRestartSample{}}, nil
 }
 
 func (c *kubeletRestartsCheck) Check(ctx context.Context) ([]probes.Finding, error) {
@@ -227,14 +227,14 @@ func (c *kubeletRestartsCheck) finding(unit string, n uint32, rise int, since ti
 		// The rise and NRestarts grow with every restart; the message keeps
 		// to the threshold so a continuing loop is one condition write.
 		Message: fmt.Sprintf("%s is in a restart loop: systemd restarted it automatically %d or more times within %s",
-			unit, c.cfg.MinRestarts, c.cfg.Window),
+			unit, c.cfg.MinRestarts, config.FormatDuration(c.window)),
 		Remedy: remedy,
 		Evidence: map[string]string{
 			"unit":           unit,
 			"nRestarts":      strconv.FormatUint(uint64(n), 10),
 			"restartsRise":   strconv.Itoa(rise),
 			"riseSince":      since.UTC().Format(time.RFC3339),
-			"window":         c.cfg.Window,
+			"window":         config.FormatDuration(c.window),
 			"dbusSocketPath": socket,
 		},
 		Subject: unit,
@@ -287,12 +287,12 @@ func (c *kubeletRestartsCheck) connect(ctx context.Context) (*sddbus.Conn, strin
 			errs = append(errs, err)
 			continue
 		}
-		fi, err := os.Stat(local)
+		fi, err := c.env.Host.Stat(s.path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("stat %s: %w", s.path, err))
+			errs = append(errs, err)
 			continue
 		}
 		if fi.Mode().Type() != fs.ModeSocket {

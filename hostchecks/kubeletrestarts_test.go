@@ -237,7 +237,8 @@ func TestKubeletRestartsSettingsErrors(t *testing.T) {
 		{`{"units": []}`, "checks.kubelet-restarts.settings.units: must list at least one unit"},
 		{`{"units": ["kubelet"]}`, `checks.kubelet-restarts.settings.units[0]: must be a service unit name like kubelet.service, got "kubelet"`},
 		{`{"minRestarts": 0}`, "checks.kubelet-restarts.settings.minRestarts: must be at least 1, got 0"},
-		{`{"window": "20 minutes"}`, `checks.kubelet-restarts.settings.window: must be a positive duration like 20m, got "20 minutes"`},
+		{`{"window": "20 minutes"}`, `checks.kubelet-restarts.settings.window: not a duration (like "90s" or "10m"): "20 minutes"`},
+		{`{"window": "0s"}`, `checks.kubelet-restarts.settings.window: must be a positive duration like 20m, got 0s`},
 		{`{"window": 1200}`, "checks.kubelet-restarts.settings.window: cannot use number as string"},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,3 @@
-// Package hostchecks holds nodetriage's periodic host-state checks: each one
-// reads files under the injected host root (/proc, /sys, /etc, /var) and
-// reports what it finds as probes.Findings. One check per file; each exposes
-// its probes.Spec through an exported function.
 package hostchecks
 
 import (
@@ -10,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,8 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -48,15 +45,15 @@ type logFilesystemConfig struct {
 // logFillForecastConfig tunes LogFilesystemFillForecast.
 type logFillForecastConfig struct {
 	// Window is how far back samples are kept for the fit.
-	Window logDuration `json:"window"`
+	Window metav1.Duration `json:"window"`
 	// MinSamples and MinSpan guard against forecasting from a burst: the fit
 	// needs at least this many samples spread over at least this long.
-	MinSamples int         `json:"minSamples"`
-	MinSpan    logDuration `json:"minSpan"`
+	MinSamples int             `json:"minSamples"`
+	MinSpan    metav1.Duration `json:"minSpan"`
 	// Horizon: a filesystem that would be full within it is reported.
-	Horizon logDuration `json:"horizon"`
+	Horizon metav1.Duration `json:"horizon"`
 	// ProblemWithin: full this soon is severity problem, not warning.
-	ProblemWithin logDuration `json:"problemWithin"`
+	ProblemWithin metav1.Duration `json:"problemWithin"`
 }
 
 func defaultLogFilesystemConfig() logFilesystemConfig {
@@ -65,11 +62,11 @@ func defaultLogFilesystemConfig() logFilesystemConfig {
 		WarnPercent:    85,
 		ProblemPercent: 95,
 		Forecast: logFillForecastConfig{
-			Window:        logDuration(time.Hour),
+			Window:        metav1.Duration{Duration: time.Hour},
 			MinSamples:    6,
-			MinSpan:       logDuration(15 * time.Minute),
-			Horizon:       logDuration(24 * time.Hour),
-			ProblemWithin: logDuration(2 * time.Hour),
+			MinSpan:       metav1.Duration{Duration: 15 * time.Minute},
+			Horizon:       metav1.Duration{Duration: 24 * time.Hour},
+			ProblemWithin: metav1.Duration{Duration: 2 * time.Hour},
 		},
 	}
 }
@@ -78,10 +75,8 @@ func (c logFilesystemConfig) validate(s probes.Settings) error {
 	if len(c.Paths) == 0 {
 		return s.Fieldf("paths", "must list at least one path")
 	}
-	for i, p := range c.Paths {
-		if !path.IsAbs(p) {
-			return s.Fieldf(fmt.Sprintf("paths[%d]", i), "must be an absolute host path, got %q", p)
-		}
+	if err := config.HostPaths(s, "paths", c.Paths); err != nil {
+		return err
 	}
 	if c.WarnPercent <= 0 || c.WarnPercent > 100 {
 		return s.Fieldf("warnPercent", "must be in (0, 100], got %v", c.WarnPercent)
@@ -90,8 +85,8 @@ func (c logFilesystemConfig) validate(s probes.Settings) error {
 		return s.Fieldf("problemPercent", "must be between warnPercent (%v) and 100, got %v", c.WarnPercent, c.ProblemPercent)
 	}
 	f := c.Forecast
-	if f.Window <= 0 {
-		return s.Fieldf("forecast.window", "must be positive, got %s", time.Duration(f.Window))
+	if f.Window.Duration <= 0 {
+		return s.Fieldf("forecast.window", "must be positive, got %s", f.Window.Duration)
 	}
 	if f.MinSamples < 2 {
 		return s.Fieldf("forecast.minSamples", "must be at least 2, got %d", f.MinSamples)
@@ -99,14 +94,14 @@ func (c logFilesystemConfig) validate(s probes.Settings) error {
 	if f.MinSamples > logFilesystemMaxSamples {
 		return s.Fieldf("forecast.minSamples", "must be at most %d, got %d", logFilesystemMaxSamples, f.MinSamples)
 	}
-	if f.MinSpan <= 0 || f.MinSpan > f.Window {
-		return s.Fieldf("forecast.minSpan", "must be positive and at most forecast.window (%s), got %s", time.Duration(f.Window), time.Duration(f.MinSpan))
+	if f.MinSpan.Duration <= 0 || f.MinSpan.Duration > f.Window.Duration {
+		return s.Fieldf("forecast.minSpan", "must be positive and at most forecast.window (%s), got %s", f.Window.Duration, f.MinSpan.Duration)
 	}
-	if f.Horizon <= 0 {
-		return s.Fieldf("forecast.horizon", "must be positive, got %s", time.Duration(f.Horizon))
+	if f.Horizon.Duration <= 0 {
+		return s.Fieldf("forecast.horizon", "must be positive, got %s", f.Horizon.Duration)
 	}
-	if f.ProblemWithin < 0 || f.ProblemWithin > f.Horizon {
-		return s.Fieldf("forecast.problemWithin", "must be between 0 and forecast.horizon (%s), got %s", time.Duration(f.Horizon), time.Duration(f.ProblemWithin))
+	if f.ProblemWithin.Duration > f.Horizon.Duration {
+		return s.Fieldf("forecast.problemWithin", "must be between 0 and forecast.horizon (%s), got %s", f.Horizon.Duration, f.ProblemWithin.Duration)
 	}
 	return nil
 }
@@ -162,7 +157,7 @@ type logFilesystemCheck struct {
 
 func newLogFilesystemCheck(env probes.Env) (probes.Check, error) {
 	cfg := defaultLogFilesystemConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
@@ -226,7 +221,7 @@ func (c *logFilesystemCheck) statLogFilesystems(ctx context.Context) ([]*logFile
 			continue
 		}
 		if err != nil {
-			return nil, hostPathError("statfs", p, err)
+			return nil, err
 		}
 		key := c.filesystemKey(p, u)
 		if lfs, ok := byKey[key]; ok {
@@ -326,15 +321,15 @@ func (c *logFilesystemCheck) fillForecast(lfs *logFilesystem, now time.Time) (pr
 		c.series[lfs.key] = series
 	}
 	fcfg := c.cfg.Forecast
-	series.add(fillSample{At: now, Avail: u.AvailBytes}, capacity, time.Duration(fcfg.Window), logFilesystemMaxSamples)
-	fc, ok := series.forecast(fcfg.MinSamples, time.Duration(fcfg.MinSpan))
+	series.add(fillSample{At: now, Avail: u.AvailBytes}, capacity, fcfg.Window.Duration, logFilesystemMaxSamples)
+	fc, ok := series.forecast(fcfg.MinSamples, fcfg.MinSpan.Duration)
 	// A full filesystem is LogFilesystemNearFull's business; a forecast of
 	// "full in 0s" would only repeat it.
-	if !ok || fc.BytesPerSecond <= 0 || u.AvailBytes == 0 || fc.TimeToFull > time.Duration(fcfg.Horizon) {
+	if !ok || fc.BytesPerSecond <= 0 || u.AvailBytes == 0 || fc.TimeToFull > fcfg.Horizon.Duration {
 		return probes.Finding{}, false
 	}
 	sev := probes.SeverityWarning
-	if fc.TimeToFull <= time.Duration(fcfg.ProblemWithin) {
+	if fc.TimeToFull <= fcfg.ProblemWithin.Duration {
 		sev = probes.SeverityProblem
 	}
 	perHour := fc.BytesPerSecond * 3600

@@ -78,8 +78,8 @@ func TestLogFilesystemGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
-			host := probes.NewFS(root).WithStatfs(fakeLogStatfs(root, tt.statfs))
-			findings := runLogCheck(t, LogFilesystemSpec(), logTestEnv(t, host, "log-filesystem", ""))
+			env := hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{statfs: fakeLogStatfs(root, tt.statfs)})
+			findings := hostTestFindings(t, LogFilesystemSpec(), env)
 			checkLogFindingContract(t, findings)
 			var reasons []string
 			var sevs []probes.Severity
@@ -93,7 +93,7 @@ func TestLogFilesystemGolden(t *testing.T) {
 			if diff := cmp.Diff(tt.severity, sevs); diff != "" {
 				t.Errorf("severities (-want +got):\n%s", diff)
 			}
-			compareLogGolden(t, filepath.Join("testdata/log-filesystem", tt.scenario+".json"), findings)
+			hostTestGolden(t, filepath.Join("testdata/log-filesystem", tt.scenario+".json"), findings)
 		})
 	}
 }
@@ -103,10 +103,9 @@ func TestLogFilesystemGolden(t *testing.T) {
 func TestLogFilesystemFillForecastGolden(t *testing.T) {
 	const root = "testdata/log-filesystem/node"
 	used := 50.0
-	host := probes.NewFS(root).WithStatfs(func(p string) (probes.Usage, error) {
+	env := hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{statfs: func(p string) (probes.Usage, error) {
 		return fakeLogStatfs(root, map[string]probes.Usage{"/": fakeLogUsage(1, 100, used, 10)})(p)
-	})
-	env := logTestEnv(t, host, "log-filesystem", "")
+	}})
 	clk := env.Clock.(*clocktesting.FakeClock)
 	check, err := LogFilesystemSpec().New(env)
 	if err != nil {
@@ -127,7 +126,7 @@ func TestLogFilesystemFillForecastGolden(t *testing.T) {
 	if len(findings) != 1 || findings[0].Reason != reasonLogFilesystemFillForecast || findings[0].Severity != probes.SeverityWarning {
 		t.Fatalf("findings = %+v, want one warning LogFilesystemFillForecast", findings)
 	}
-	compareLogGolden(t, "testdata/log-filesystem/fill-forecast.json", findings)
+	hostTestGolden(t, "testdata/log-filesystem/fill-forecast.json", findings)
 }
 
 // TestLogFilesystemMessageIsStable: runs with slightly different usage in
@@ -136,8 +135,8 @@ func TestLogFilesystemMessageIsStable(t *testing.T) {
 	const root = "testdata/log-filesystem/node"
 	var msgs []string
 	for _, used := range []float64{91.1, 91.5, 91.9} {
-		host := probes.NewFS(root).WithStatfs(fakeLogStatfs(root, map[string]probes.Usage{"/": fakeLogUsage(1, 100, used, 10.5)}))
-		findings := runLogCheck(t, LogFilesystemSpec(), logTestEnv(t, host, "log-filesystem", ""))
+		statfs := fakeLogStatfs(root, map[string]probes.Usage{"/": fakeLogUsage(1, 100, used, 10.5)})
+		findings := hostTestFindings(t, LogFilesystemSpec(), hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{statfs: statfs}))
 		if len(findings) != 1 {
 			t.Fatalf("used %v%%: %d findings, want 1", used, len(findings))
 		}
@@ -165,8 +164,8 @@ func TestLogFilesystemThresholds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			host := probes.NewFS(root).WithStatfs(fakeLogStatfs(root, map[string]probes.Usage{"/": fakeLogUsage(1, 100, tt.usedPct, tt.inodePct)}))
-			findings := runLogCheck(t, LogFilesystemSpec(), logTestEnv(t, host, "log-filesystem", tt.settings))
+			statfs := fakeLogStatfs(root, map[string]probes.Usage{"/": fakeLogUsage(1, 100, tt.usedPct, tt.inodePct)})
+			findings := hostTestFindings(t, LogFilesystemSpec(), hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{settings: tt.settings, statfs: statfs}))
 			var got probes.Severity
 			if len(findings) > 0 {
 				got = findings[0].Severity
@@ -199,7 +198,7 @@ func TestLogFilesystemSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
-			_, err := LogFilesystemSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "log-filesystem", tt.settings))
+			_, err := LogFilesystemSpec().New(hostTestEnv(t, "log-filesystem", t.TempDir(), hostTestEnvOptions{settings: tt.settings}))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("New: %v", err)
@@ -211,7 +210,7 @@ func TestLogFilesystemSettings(t *testing.T) {
 }
 
 func TestLogFilesystemNotApplicableAndErrors(t *testing.T) {
-	check, err := LogFilesystemSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "log-filesystem", ""))
+	check, err := LogFilesystemSpec().New(hostTestEnv(t, "log-filesystem", t.TempDir(), hostTestEnvOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,10 +219,10 @@ func TestLogFilesystemNotApplicableAndErrors(t *testing.T) {
 	}
 
 	const root = "testdata/log-filesystem/node"
-	host := probes.NewFS(root).WithStatfs(func(string) (probes.Usage, error) {
+	statfs := func(string) (probes.Usage, error) {
 		return probes.Usage{}, &fs.PathError{Op: "statfs", Path: "/var/log", Err: syscall.EACCES}
-	})
-	check, err = LogFilesystemSpec().New(logTestEnv(t, host, "log-filesystem", ""))
+	}
+	check, err = LogFilesystemSpec().New(hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{statfs: statfs}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func findingsByReason(findings []probes.Finding) map[string]probes.Finding {
 func TestLogFilesystemOnRealTmpfs(t *testing.T) {
 	root, varLog := mountLogTmpfs(t, "size=16m,nr_inodes=2000")
 	const step = 1536 << 10
-	env := logTestEnv(t, probes.NewFS(root), "log-filesystem", `{"paths":["/var/log","/var/log/pods"],"forecast":{"minSamples":3,"minSpan":"10m"}}`)
+	env := hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{settings: `{"paths":["/var/log","/var/log/pods"],"forecast":{"minSamples":3,"minSpan":"10m"}}`})
 	clk := env.Clock.(*clocktesting.FakeClock)
 	check, err := LogFilesystemSpec().New(env)
 	if err != nil {
@@ -152,7 +152,7 @@ func TestLogFilesystemOnRealTmpfs(t *testing.T) {
 // with empty files.
 func TestLogFilesystemInodesOnRealTmpfs(t *testing.T) {
 	root, varLog := mountLogTmpfs(t, "size=16m,nr_inodes=2000")
-	env := logTestEnv(t, probes.NewFS(root), "log-filesystem", `{"paths":["/var/log"]}`)
+	env := hostTestEnv(t, "log-filesystem", root, hostTestEnvOptions{settings: `{"paths":["/var/log"]}`})
 	check, err := LogFilesystemSpec().New(env)
 	if err != nil {
 		t.Fatal(err)

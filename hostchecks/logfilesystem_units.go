@@ -1,10 +1,7 @@
 package hostchecks
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"strconv"
 	"time"
@@ -13,27 +10,6 @@ import (
 // containerLogDiskPressure is the condition every log-disk check
 // (log-filesystem, log-rotation, container-logs) reports under.
 const containerLogDiskPressure = "ContainerLogDiskPressure"
-
-// logDuration is a time.Duration that reads and writes as a Go duration string
-// ("1h", "15m") in a check's settings.
-type logDuration time.Duration
-
-func (d *logDuration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"1h\" or \"15m\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("want a duration string such as \"1h\" or \"15m\": %w", err)
-	}
-	*d = logDuration(v)
-	return nil
-}
-
-func (d logDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
 
 // iecUnits are the binary units byte counts are shown in.
 var iecUnits = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
@@ -113,16 +89,4 @@ func formatAboutDuration(d time.Duration) string {
 		}
 	}
 	return fmt.Sprintf("%dh", int(math.Round(d.Hours())))
-}
-
-// hostPathError names a host path in an error about it. The errors of
-// probes.FS carry the local path under the host root (/host/var/log/...),
-// which means nothing to the operator; the cause (an errno, still matched by
-// errors.Is) is kept.
-func hostPathError(op, hostPath string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return fmt.Errorf("%s %s: %w", op, hostPath, err)
 }

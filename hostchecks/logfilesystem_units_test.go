@@ -1,7 +1,6 @@
 package hostchecks
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 )
@@ -79,21 +78,5 @@ func TestFormatAboutDuration(t *testing.T) {
 		if got := formatAboutDuration(tt.in); got != tt.want {
 			t.Errorf("formatAboutDuration(%s) = %q, want %q", tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestLogDurationJSON(t *testing.T) {
-	var d logDuration
-	if err := json.Unmarshal([]byte(`"90m"`), &d); err != nil || time.Duration(d) != 90*time.Minute {
-		t.Errorf("unmarshal \"90m\" = %v, %v", time.Duration(d), err)
-	}
-	for _, bad := range []string{`90`, `"ninety"`, `null1`} {
-		if err := json.Unmarshal([]byte(bad), &d); err == nil {
-			t.Errorf("unmarshal %s: no error", bad)
-		}
-	}
-	out, err := json.Marshal(logDuration(15 * time.Minute))
-	if err != nil || string(out) != `"15m0s"` {
-		t.Errorf("marshal = %s, %v", out, err)
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kubeletconfig"
 )
@@ -40,16 +42,16 @@ var containerLogDirs = []string{"/var/log/pods", "/var/log/containers", dockerCo
 type logRotationConfig struct {
 	// StatusMaxAge: logrotate runs daily, and rewrites its status file on
 	// every run; an older status file means it stopped running.
-	StatusMaxAge logDuration `json:"statusMaxAge"`
+	StatusMaxAge metav1.Duration `json:"statusMaxAge"`
 }
 
 func defaultLogRotationConfig() logRotationConfig {
-	return logRotationConfig{StatusMaxAge: logDuration(48 * time.Hour)}
+	return logRotationConfig{StatusMaxAge: metav1.Duration{Duration: 48 * time.Hour}}
 }
 
 func (c logRotationConfig) validate(s probes.Settings) error {
-	if c.StatusMaxAge < logDuration(time.Hour) {
-		return s.Fieldf("statusMaxAge", "must be at least 1h, got %s", time.Duration(c.StatusMaxAge))
+	if c.StatusMaxAge.Duration < time.Hour {
+		return s.Fieldf("statusMaxAge", "must be at least 1h, got %s", c.StatusMaxAge.Duration)
 	}
 	return nil
 }
@@ -116,7 +118,7 @@ type logRotationCheck struct {
 
 func newLogRotationCheck(env probes.Env) (probes.Check, error) {
 	cfg := defaultLogRotationConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
@@ -396,7 +398,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 		return nil, nil
 	}
 	now := c.clock.Now()
-	maxAge := time.Duration(c.cfg.StatusMaxAge)
+	maxAge := c.cfg.StatusMaxAge.Duration
 	var newest time.Time
 	var newestPath string
 	for _, p := range logrotateStatusFiles {
@@ -405,7 +407,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 			continue
 		}
 		if err != nil {
-			return nil, hostPathError("stat", p, err)
+			return nil, err
 		}
 		if fi.ModTime().After(newest) {
 			newest, newestPath = fi.ModTime(), p
@@ -415,7 +417,7 @@ func (c *logRotationCheck) logrotateNotRunning() ([]probes.Finding, error) {
 	if newestPath == "" {
 		conf, err := c.host.Stat(logrotateMainConfig)
 		if err != nil {
-			return nil, hostPathError("stat", logrotateMainConfig, err)
+			return nil, err
 		}
 		if now.Sub(conf.ModTime()) <= maxAge {
 			return nil, nil // freshly installed: the first daily run may not have happened yet
@@ -468,7 +470,7 @@ func (c *logRotationCheck) dockerLogFindings(lr *logrotateConfig, logs []string)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, hostPathError("read", dockerDaemonConfigPath, err)
+		return nil, err
 	default:
 		if dc, err = parseDockerDaemonConfig(data); err != nil {
 			return []probes.Finding{logRotationFinding(dockerDaemonConfigPath, "config-error",
@@ -549,7 +551,7 @@ func (c *logRotationCheck) journaldFindings() (findings []probes.Finding, presen
 		if from == "" {
 			u, err := c.host.Statfs(store.dir)
 			if err != nil {
-				return nil, false, hostPathError("statfs", store.dir, err)
+				return nil, false, err
 			}
 			limit = journaldDefaultMaxUse(u.TotalBytes)
 		}

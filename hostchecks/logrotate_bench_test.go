@@ -2,6 +2,7 @@ package hostchecks
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func BenchmarkReadLogrotateConfig(b *testing.B) {
 func BenchmarkLogRotationCheck(b *testing.B) {
 	root := copyLogHostRoot(b, "testdata/log-rotation/healthy")
 	setLogMtime(b, root, "var/lib/logrotate/status", time.Hour)
-	check, err := LogRotationSpec().New(logTestEnv(b, probes.NewFS(root), "log-rotation", ""))
+	check, err := LogRotationSpec().New(hostTestEnv(b, "log-rotation", root, hostTestEnvOptions{logger: slog.New(slog.DiscardHandler)}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestLogRotationGolden(t *testing.T) {
 		t.Run(tt.scenario, func(t *testing.T) {
 			root := copyLogHostRoot(t, filepath.Join("testdata/log-rotation", tt.scenario))
 			setLogMtime(t, root, "var/lib/logrotate/status", tt.statusAge)
-			findings := runLogCheck(t, LogRotationSpec(), logTestEnv(t, probes.NewFS(root), "log-rotation", ""))
+			findings := hostTestFindings(t, LogRotationSpec(), hostTestEnv(t, "log-rotation", root, hostTestEnvOptions{}))
 			checkLogFindingContract(t, findings)
 			var kinds []string
 			for _, f := range findings {
@@ -48,7 +48,7 @@ func TestLogRotationGolden(t *testing.T) {
 			if diff := cmp.Diff(tt.wantReason, kinds); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
-			compareLogGolden(t, filepath.Join("testdata/log-rotation", tt.scenario+".json"), findings)
+			hostTestGolden(t, filepath.Join("testdata/log-rotation", tt.scenario+".json"), findings)
 		})
 	}
 }
@@ -70,7 +70,7 @@ func TestLogRotationNeverRan(t *testing.T) {
 				t.Fatal(err)
 			}
 			setLogMtime(t, root, "etc/logrotate.conf", tt.confAge)
-			findings := runLogCheck(t, LogRotationSpec(), logTestEnv(t, probes.NewFS(root), "log-rotation", ""))
+			findings := hostTestFindings(t, LogRotationSpec(), hostTestEnv(t, "log-rotation", root, hostTestEnvOptions{}))
 			if len(findings) != tt.want {
 				t.Fatalf("got %d findings, want %d: %+v", len(findings), tt.want, findings)
 			}
@@ -87,7 +87,7 @@ func TestLogRotationNeverRan(t *testing.T) {
 func TestLogRotationClearsWhenFixed(t *testing.T) {
 	root := copyLogHostRoot(t, "testdata/log-rotation/keeps-all")
 	setLogMtime(t, root, "var/lib/logrotate/status", time.Hour)
-	check, err := LogRotationSpec().New(logTestEnv(t, probes.NewFS(root), "log-rotation", ""))
+	check, err := LogRotationSpec().New(hostTestEnv(t, "log-rotation", root, hostTestEnvOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestLogRotationClearsWhenFixed(t *testing.T) {
 }
 
 func TestLogRotationWatchPaths(t *testing.T) {
-	check, err := LogRotationSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "log-rotation", ""))
+	check, err := LogRotationSpec().New(hostTestEnv(t, "log-rotation", t.TempDir(), hostTestEnvOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestLogRotationSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
-			_, err := LogRotationSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "log-rotation", tt.settings))
+			_, err := LogRotationSpec().New(hostTestEnv(t, "log-rotation", t.TempDir(), hostTestEnvOptions{settings: tt.settings}))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("New: %v", err)
@@ -183,7 +183,7 @@ func TestLogRotationBadKubeletConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "var/lib/kubelet/config.yaml"), []byte("containerLogMaxSize: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	check, err := LogRotationSpec().New(logTestEnv(t, probes.NewFS(root), "log-rotation", ""))
+	check, err := LogRotationSpec().New(hostTestEnv(t, "log-rotation", root, hostTestEnvOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestLogRotationGroupWritableRuleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	setLogMtime(t, root, "var/lib/logrotate/status", time.Hour)
-	findings := runLogCheck(t, LogRotationSpec(), logTestEnv(t, probes.NewFS(root), "log-rotation", ""))
+	findings := hostTestFindings(t, LogRotationSpec(), hostTestEnv(t, "log-rotation", root, hostTestEnvOptions{}))
 	if len(findings) != 1 || findings[0].Subject != "/etc/logrotate.d/apt#config-error" ||
 		!strings.Contains(findings[0].Message, "writable by group or others") || !strings.Contains(findings[0].Remedy, "chmod 644 /etc/logrotate.d/apt") {
 		t.Fatalf("findings = %+v, want one config-error about /etc/logrotate.d/apt", findings)
@@ -225,7 +225,7 @@ func TestLogRotationSubjectsAreDistinct(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	findings := runLogCheck(t, LogRotationSpec(), logTestEnv(t, probes.NewFS(root), "log-rotation", ""))
+	findings := hostTestFindings(t, LogRotationSpec(), hostTestEnv(t, "log-rotation", root, hostTestEnvOptions{}))
 	checkLogFindingContract(t, findings)
 	var kinds []string
 	for _, f := range findings {
@@ -238,7 +238,7 @@ func TestLogRotationSubjectsAreDistinct(t *testing.T) {
 }
 
 func TestLogRotationNotApplicable(t *testing.T) {
-	check, err := LogRotationSpec().New(logTestEnv(t, probes.NewFS(t.TempDir()), "log-rotation", ""))
+	check, err := LogRotationSpec().New(hostTestEnv(t, "log-rotation", t.TempDir(), hostTestEnvOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package hostchecks
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -203,7 +202,7 @@ var defaultLogrotateTaboo = []string{
 func readLogrotateConfig(fsys logrotateFS, mainFile string) (*logrotateConfig, error) {
 	data, err := fsys.ReadFile(mainFile)
 	if err != nil {
-		return nil, hostPathError("read logrotate config", mainFile, err)
+		return nil, fmt.Errorf("read logrotate config: %w", err)
 	}
 	r := newLogrotateReader(fsys)
 	r.cfg.Sources = append(r.cfg.Sources, mainFile)
@@ -345,16 +344,6 @@ func (r *logrotateReader) includeFile(name string, defaults *logrotateOptions, d
 	}
 	delete(r.reading, name)
 	return ok
-}
-
-// describeFSError strips the local path from an fs error (the host root
-// prefix means nothing to an operator; the caller names the host path).
-func describeFSError(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 // logrotateFileParser holds the state of reading one file.

@@ -1,6 +1,7 @@
 package hostchecks
 
 import (
+	"errors"
 	"io/fs"
 	"strings"
 	"testing"
@@ -9,19 +10,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// mapLogrotateFS serves host paths ("/etc/x") from an fstest.MapFS ("etc/x").
+// mapLogrotateFS serves host paths ("/etc/x") from an fstest.MapFS ("etc/x")
+// and, like probes.FS, names the host path in its errors.
 type mapLogrotateFS fstest.MapFS
 
 func (m mapLogrotateFS) ReadFile(name string) ([]byte, error) {
-	return fs.ReadFile(fstest.MapFS(m), strings.TrimPrefix(name, "/"))
+	data, err := fs.ReadFile(fstest.MapFS(m), strings.TrimPrefix(name, "/"))
+	return data, mapLogrotateFSError(name, err)
 }
 
 func (m mapLogrotateFS) Stat(name string) (fs.FileInfo, error) {
-	return fs.Stat(fstest.MapFS(m), strings.TrimPrefix(name, "/"))
+	fi, err := fs.Stat(fstest.MapFS(m), strings.TrimPrefix(name, "/"))
+	return fi, mapLogrotateFSError(name, err)
 }
 
 func (m mapLogrotateFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	return fs.ReadDir(fstest.MapFS(m), strings.TrimPrefix(name, "/"))
+	entries, err := fs.ReadDir(fstest.MapFS(m), strings.TrimPrefix(name, "/"))
+	return entries, mapLogrotateFSError(name, err)
+}
+
+func mapLogrotateFSError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: name, Err: pe.Err}
+	}
+	return err
 }
 
 // lrRule builds an expected rule from the defaults.
@@ -302,15 +315,7 @@ func TestParseLogrotateSize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := parseLogrotateSize(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parseLogrotateSize(%q) = %d, %v; want error %q", tt.in, got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("parseLogrotateSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-			}
+			hostTestParsed(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }

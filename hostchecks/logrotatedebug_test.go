@@ -2,7 +2,6 @@ package hostchecks
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,27 +132,12 @@ func expandLikeLogrotate(t *testing.T, rules []logrotateRule) []logrotateDebugRu
 func copyLogrotateFixture(t testing.TB, src string) string {
 	t.Helper()
 	root := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		dst := filepath.Join(root, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
+	hostTestCopyTree(t, src, root, func(rel string, data []byte) []byte {
 		if strings.HasPrefix(rel, "etc/") {
-			data = []byte(strings.ReplaceAll(string(data), "@ROOT@", root))
+			return []byte(strings.ReplaceAll(string(data), "@ROOT@", root))
 		}
-		return os.WriteFile(dst, data, 0o644)
+		return data
 	})
-	if err != nil {
-		t.Fatalf("copy %s: %v", src, err)
-	}
 	if err := os.MkdirAll(filepath.Join(root, "var/log"), 0o755); err != nil {
 		t.Fatal(err)
 	}

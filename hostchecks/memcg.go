@@ -1,6 +1,3 @@
-// Package hostchecks holds nodetriage's periodic host-state checks: each file
-// is one check that reads /proc, /sys, /etc or a host socket through the
-// injected host root and reports findings with their remedy.
 package hostchecks
 
 import (
@@ -12,12 +9,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -132,7 +131,7 @@ type memcgCheck struct {
 
 func newMemcgCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultMemcgConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(env.Settings); err != nil {
@@ -274,7 +273,7 @@ func (c *memcgCheck) unified() (bool, error) {
 func (c *memcgCheck) countV2(statPath string) (memcgCounts, error) {
 	data, err := c.env.Host.ReadFile(statPath)
 	if err != nil {
-		return memcgCounts{}, fmt.Errorf("read %s: %w", statPath, err)
+		return memcgCounts{}, err
 	}
 	stat, err := parseMemcgCgroupStat(bytes.NewReader(data))
 	if err != nil {
@@ -304,14 +303,14 @@ func (c *memcgCheck) countV2(statPath string) (memcgCounts, error) {
 // included. A live hierarchy cannot hold more memcgs than there are IDs, so a
 // walk past that bound means this is not a memory hierarchy at all.
 func (c *memcgCheck) countLiveV1(ctx context.Context, hostDir string) (int, error) {
+	if _, err := c.env.Host.Stat(hostDir); err != nil {
+		return 0, fmt.Errorf("memory cgroup hierarchy: %w", err)
+	}
 	local, err := c.env.Host.Path(hostDir)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := os.Stat(local); err != nil {
-		return 0, fmt.Errorf("memory cgroup hierarchy %s: %w", hostDir, err)
-	}
-	n, err := memcgCountDirs(ctx, local, memcgIDLimit+1)
+	n, err := memcgCountDirs(ctx, local, hostDir, memcgIDLimit+1)
 	if err != nil {
 		return 0, fmt.Errorf("walk %s: %w", hostDir, err)
 	}
@@ -321,8 +320,16 @@ func (c *memcgCheck) countLiveV1(ctx context.Context, hostDir string) (int, erro
 // memcgCountDirs counts root and the directories below it, giving up after
 // limit. Hand-written rather than filepath.WalkDir because WalkDir sorts every
 // directory listing and cannot stop at a bound; cgroupfs listings are long
-// (dozens of control files per cgroup) and the order does not matter.
-func memcgCountDirs(ctx context.Context, root string, limit int) (int, error) {
+// (dozens of control files per cgroup) and the order does not matter. root is
+// a local path; errors name the directory as hostRoot shows it on the host.
+func memcgCountDirs(ctx context.Context, root, hostRoot string, limit int) (int, error) {
+	hostName := func(dir string) string {
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			return dir
+		}
+		return path.Join(hostRoot, filepath.ToSlash(rel))
+	}
 	count := 0
 	pending := []string{root}
 	for len(pending) > 0 {
@@ -341,12 +348,12 @@ func memcgCountDirs(ctx context.Context, root string, limit int) (int, error) {
 			continue
 		}
 		if err != nil {
-			return count, err
+			return count, fmt.Errorf("list %s: %w", hostName(dir), pathErrorCause(err))
 		}
 		entries, err := f.ReadDir(-1)
 		f.Close()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return count, fmt.Errorf("list %s: %w", dir, err)
+			return count, fmt.Errorf("list %s: %w", hostName(dir), pathErrorCause(err))
 		}
 		for _, e := range entries {
 			if e.IsDir() {

@@ -1,8 +1,9 @@
 // Package hostchecks holds nodetriage's periodic checks of host state: files
-// under the host root (/var/lib/kubelet, /etc), /proc, /sys and filesystem
-// usage. Each check lives in its own file with a typed config, a pure parser
-// and a doc comment naming what it reads and what it reports; Specs lists
-// them all explicitly.
+// under the injected host root (/proc, /sys, /etc, /var), filesystem usage,
+// host sockets (systemd over D-Bus) and, where a check needs them, the CRI
+// runtime and the agent's own Node object. Each check lives in its own file
+// with a typed config, a pure parser and a doc comment naming what it reads
+// and what it reports, with its remedy; Specs lists them all explicitly.
 package hostchecks
 
 import "github.com/nodetriage/nodetriage/probes"

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -22,15 +25,15 @@ const uninitializedTaintKey = "node.cloudprovider.kubernetes.io/uninitialized"
 // UninitializedTaintConfig is the uninitialized-taint check's settings
 // (checks.uninitialized-taint.settings).
 type UninitializedTaintConfig struct {
-	// After is how long after its creation a node may carry the taint, as a
-	// Go duration. Default "10m": a working cloud-controller-manager removes
-	// it within seconds of registration.
-	After string `json:"after"`
+	// After is how long after its creation a node may carry the taint.
+	// Default 10m: a working cloud-controller-manager removes it within
+	// seconds of registration.
+	After metav1.Duration `json:"after"`
 }
 
 // DefaultUninitializedTaintConfig returns the documented defaults.
 func DefaultUninitializedTaintConfig() UninitializedTaintConfig {
-	return UninitializedTaintConfig{After: "10m"}
+	return UninitializedTaintConfig{After: metav1.Duration{Duration: 10 * time.Minute}}
 }
 
 // UninitializedTaintSpec is the uninitialized-taint check.
@@ -61,21 +64,19 @@ func UninitializedTaintSpec() probes.Spec {
 }
 
 type uninitializedTaintCheck struct {
-	env      probes.Env
-	after    time.Duration
-	afterRaw string // as configured, for messages: "10m", not "10m0s"
+	env   probes.Env
+	after time.Duration
 }
 
 func newUninitializedTaintCheck(env probes.Env) (probes.Check, error) {
 	cfg := DefaultUninitializedTaintConfig()
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
-	after, err := time.ParseDuration(cfg.After)
-	if err != nil || after <= 0 {
-		return nil, env.Settings.Fieldf("after", "must be a positive duration like 10m, got %q", cfg.After)
+	if cfg.After.Duration <= 0 {
+		return nil, env.Settings.Fieldf("after", "must be a positive duration like 10m, got %s", config.FormatDuration(cfg.After.Duration))
 	}
-	return &uninitializedTaintCheck{env: env, after: after, afterRaw: cfg.After}, nil
+	return &uninitializedTaintCheck{env: env, after: cfg.After.Duration}, nil
 }
 
 func (c *uninitializedTaintCheck) Check(context.Context) ([]probes.Finding, error) {
@@ -112,7 +113,7 @@ func (c *uninitializedTaintCheck) Check(context.Context) ([]probes.Finding, erro
 			// The node's creation time is fixed; its age would change the
 			// message on every run, so it stays in the evidence.
 			Message: fmt.Sprintf("node %s, created %s, still carries the taint %s:%s more than %s later: the cloud-controller-manager has not initialised it, so pods without a toleration stay Pending",
-				node.Name, created.UTC().Format(time.RFC3339), uninitializedTaintKey, taint.Effect, c.afterRaw),
+				node.Name, created.UTC().Format(time.RFC3339), uninitializedTaintKey, taint.Effect, config.FormatDuration(c.after)),
 			Remedy: fmt.Sprintf("Check the cloud-controller-manager: `kubectl -n kube-system get pods -l component=cloud-controller-manager -o wide` and its logs (`kubectl -n kube-system logs -l component=cloud-controller-manager`); a kubelet started with --cloud-provider=external needs a running CCM for its cloud. Only if no cloud provider is intended, remove the taint: `kubectl taint node %s %s-` (and drop --cloud-provider=external from the kubelet).",
 				node.Name, uninitializedTaintKey),
 			Evidence: ev,

@@ -3,7 +3,6 @@ package hostchecks
 import (
 	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -97,9 +96,13 @@ func TestUninitializedTaintNotApplicableWithoutNode(t *testing.T) {
 }
 
 func TestUninitializedTaintSettingsErrors(t *testing.T) {
-	for _, settings := range []string{`{"after": "ten minutes"}`, `{"after": "-5m"}`, `{"after": "0s"}`} {
+	for settings, want := range map[string]string{
+		`{"after": "ten minutes"}`: `checks.uninitialized-taint.settings.after: not a duration (like "90s" or "10m"): "ten minutes"`,
+		`{"after": "-5m"}`:         "checks.uninitialized-taint.settings.after: must not be negative, got -5m0s",
+		`{"after": "0s"}`:          "checks.uninitialized-taint.settings.after: must be a positive duration like 10m, got 0s",
+	} {
 		_, err := UninitializedTaintSpec().New(hostTestEnv(t, UninitializedTaintCheckName, t.TempDir(), hostTestEnvOptions{settings: settings}))
-		if want := "checks.uninitialized-taint.settings.after: must be a positive duration"; err == nil || !strings.Contains(err.Error(), want) {
+		if err == nil || err.Error() != want {
 			t.Errorf("%s: error %v, want %q", settings, err, want)
 		}
 	}

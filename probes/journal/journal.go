@@ -35,6 +35,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kmsg"
 )
@@ -94,19 +95,14 @@ var userSources = []probes.Source{
 // ParseConfig decodes and validates the settings section.
 func ParseConfig(s probes.Settings) (Config, error) {
 	cfg := DefaultConfig()
-	if err := s.Decode(&cfg); err != nil {
+	if err := config.Decode(s, &cfg); err != nil {
 		return Config{}, err
 	}
 	if len(cfg.Directories) == 0 {
 		return Config{}, s.Fieldf("directories", "must list at least one directory")
 	}
-	for i, d := range cfg.Directories {
-		if !filepath.IsAbs(d) {
-			return Config{}, s.Fieldf(fmt.Sprintf("directories[%d]", i), "must be an absolute host path, got %q", d)
-		}
-	}
-	if cfg.Lookback.Duration < 0 {
-		return Config{}, s.Fieldf("lookback", "must not be negative, got %s", cfg.Lookback.Duration)
+	if err := config.HostPaths(s, "directories", cfg.Directories); err != nil {
+		return Config{}, err
 	}
 	switch cfg.KernelTransport {
 	case KernelAuto, KernelAlways, KernelNever:

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/nodetriage/nodetriage/internal/streamtest"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -37,58 +37,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// lineSink collects emitted lines with their arrival time.
-type lineSink struct {
-	mu      sync.Mutex
-	lines   []probes.Line
-	arrived []time.Time
-	added   chan struct{}
-}
-
-func newSink() *lineSink { return &lineSink{added: make(chan struct{}, 1)} }
-
-func (s *lineSink) Emit(l probes.Line) {
-	s.mu.Lock()
-	s.lines = append(s.lines, l)
-	s.arrived = append(s.arrived, time.Now())
-	s.mu.Unlock()
-	select {
-	case s.added <- struct{}{}:
-	default:
-	}
-}
-
-func (s *lineSink) texts() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, l := range s.lines {
-		out = append(out, l.Text)
-	}
-	return out
-}
-
-// waitForText waits for a line with this text and returns when it arrived.
-func (s *lineSink) waitForText(t *testing.T, text string) time.Time {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		s.mu.Lock()
-		for i, l := range s.lines {
-			if l.Text == text {
-				at := s.arrived[i]
-				s.mu.Unlock()
-				return at
-			}
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.added:
-		case <-deadline:
-			t.Fatalf("line %q did not arrive within 15s; got %q", text, s.texts())
-		}
-	}
-}
+// sinkTimeout bounds each wait for a line.
+const sinkTimeout = 15 * time.Second
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -154,28 +104,7 @@ func newStream(t *testing.T, env probes.Env, opts probes.StreamOptions) *Stream 
 // and returns Run's error.
 func follow(t *testing.T, s *Stream, sink probes.Sink) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, sink) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(10 * time.Second):
-				runErr = errors.New("Run did not return within 10s of cancel")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return stop
+	return streamtest.Run(t, s, sink, 10*time.Second)
 }
 
 func TestReadAgreesWithJournalctl(t *testing.T) {
@@ -186,7 +115,7 @@ func TestReadAgreesWithJournalctl(t *testing.T) {
 		Path:  dir,
 		Since: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
 	})
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	if err := s.Run(context.Background(), sink); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -216,9 +145,9 @@ func TestReadAgreesWithJournalctl(t *testing.T) {
 		probes.SourceKubelet, probes.SourceContainerd, probes.SourceSystemd, probes.SourceKernel,
 		probes.SourceKmsgUser, probes.SourceCRIO, probes.SourceDockerd, probes.SourceKubeProxy, probes.SourceSystemd,
 	}
-	got := sink.lines
+	got := sink.Lines()
 	if len(got) != len(wantSources) {
-		t.Fatalf("read %d lines, want %d: %q", len(got), len(wantSources), sink.texts())
+		t.Fatalf("read %d lines, want %d: %q", len(got), len(wantSources), sink.Texts())
 	}
 	for i, l := range got {
 		e, ok := byMessage[l.Text]
@@ -258,12 +187,12 @@ func TestSinceBoundsTheRead(t *testing.T) {
 	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{
 		Path: dir, Since: time.Date(2026, 11, 22, 8, 11, 8, 500000000, time.UTC),
 	})
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	if err := s.Run(context.Background(), sink); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	var sources []probes.Source
-	for _, l := range sink.lines {
+	for _, l := range sink.Lines() {
 		sources = append(sources, l.Source)
 	}
 	if diff := cmp.Diff([]probes.Source{probes.SourceDockerd, probes.SourceKubeProxy, probes.SourceSystemd}, sources); diff != "" {
@@ -316,12 +245,12 @@ func TestKernelTransport(t *testing.T) {
 				Settings: probes.Settings{Raw: json.RawMessage(`{"kernelTransport":"` + tt.setting + `"}`)},
 			}
 			s := newStream(t, env, probes.StreamOptions{Since: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)})
-			sink := newSink()
+			sink := streamtest.NewSink(sinkTimeout)
 			if err := s.Run(context.Background(), sink); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			var gotKern, gotKUser bool
-			for _, l := range sink.lines {
+			for _, l := range sink.Lines() {
 				switch {
 				case l.Text == kernelText && l.Source == probes.SourceKernel:
 					gotKern = true
@@ -362,13 +291,13 @@ func TestCursorRestartNeitherReplaysNorSkips(t *testing.T) {
 		Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/j"]}`)},
 	}
 
-	first := newSink()
+	first := streamtest.NewSink(sinkTimeout)
 	stop := follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), first)
-	first.waitForText(t, "batch A 3")
+	first.WaitForText(t, "batch A 3")
 	if err := stop(); err != nil {
 		t.Fatalf("first Run: %v", err)
 	}
-	if diff := cmp.Diff([]string{"batch A 1", "batch A 2", "batch A 3"}, first.texts()); diff != "" {
+	if diff := cmp.Diff([]string{"batch A 1", "batch A 2", "batch A 3"}, first.Texts()); diff != "" {
 		t.Errorf("first run (-want +got):\n%s", diff)
 	}
 	cursors, err := loadCursors(filepath.Join(state, cursorFile))
@@ -379,12 +308,12 @@ func TestCursorRestartNeitherReplaysNorSkips(t *testing.T) {
 	// Written while the agent is down: must be read after the restart.
 	writeJournal(t, file, []entry{kubeletEntry(time.Now(), "batch B 1"), kubeletEntry(time.Now(), "batch B 2")})
 
-	second := newSink()
+	second := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), second)
-	second.waitForText(t, "batch B 2")
+	second.WaitForText(t, "batch B 2")
 	writeJournal(t, file, []entry{kubeletEntry(time.Now(), "batch C 1")})
-	second.waitForText(t, "batch C 1")
-	if diff := cmp.Diff([]string{"batch B 1", "batch B 2", "batch C 1"}, second.texts()); diff != "" {
+	second.WaitForText(t, "batch C 1")
+	if diff := cmp.Diff([]string{"batch B 1", "batch B 2", "batch C 1"}, second.Texts()); diff != "" {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 }
@@ -392,9 +321,9 @@ func TestCursorRestartNeitherReplaysNorSkips(t *testing.T) {
 func TestFollowSeesNewEntriesPromptly(t *testing.T) {
 	dir := t.TempDir()
 	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "initial")})
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir}), sink)
-	sink.waitForText(t, "initial")
+	sink.WaitForText(t, "initial")
 
 	tests := []struct{ name, file string }{
 		{"appended to the open file", "system.journal"},
@@ -406,7 +335,7 @@ func TestFollowSeesNewEntriesPromptly(t *testing.T) {
 			start := time.Now()
 			writeJournal(t, filepath.Join(dir, tt.file), []entry{kubeletEntry(time.Now(), text)})
 			exited := time.Now()
-			arrived := sink.waitForText(t, text)
+			arrived := sink.WaitForText(t, text).At
 			// The entry is usually read while journal-remote is still
 			// closing the file, so measure from its start: an upper bound.
 			t.Logf("follow latency %s: %v after journal-remote started (it ran %v)", tt.name, arrived.Sub(start), exited.Sub(start))
@@ -420,20 +349,20 @@ func TestReopenResumesAtCursor(t *testing.T) {
 	writeJournal(t, file, []entry{kubeletEntry(time.Now(), "line 0")})
 	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir})
 	s.cfg.ReopenInterval = metav1.Duration{Duration: time.Nanosecond} // reopen whenever idle
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	stop := follow(t, s, sink)
 	want := []string{"line 0"}
-	sink.waitForText(t, "line 0")
+	sink.WaitForText(t, "line 0")
 	for i := 1; i <= 4; i++ {
 		text := fmt.Sprintf("line %d", i)
 		want = append(want, text)
 		writeJournal(t, file, []entry{kubeletEntry(time.Now(), text)})
-		sink.waitForText(t, text)
+		sink.WaitForText(t, text)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, sink.texts()); diff != "" {
+	if diff := cmp.Diff(want, sink.Texts()); diff != "" {
 		t.Errorf("lines across reopens (-want +got):\n%s", diff)
 	}
 	if s.opens < 3 {
@@ -446,15 +375,15 @@ func TestFileVacuumedUnderTheReader(t *testing.T) {
 	old := filepath.Join(dir, "system@0001.journal")
 	writeJournal(t, old, []entry{kubeletEntry(time.Now(), "in the old file")})
 	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "in the live file")})
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	stop := follow(t, newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir}), sink)
-	sink.waitForText(t, "in the live file")
+	sink.WaitForText(t, "in the live file")
 
 	if err := os.Remove(old); err != nil { // what journalctl --vacuum-* does
 		t.Fatal(err)
 	}
 	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "after the vacuum")})
-	sink.waitForText(t, "after the vacuum")
+	sink.WaitForText(t, "after the vacuum")
 	if err := stop(); err != nil {
 		t.Errorf("Run after a vacuum: %v", err)
 	}
@@ -485,7 +414,7 @@ func TestBadDirectories(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Path: tt.path})
-			err := s.Run(context.Background(), newSink())
+			err := s.Run(context.Background(), streamtest.NewSink(sinkTimeout))
 			if err == nil || err.Error() != tt.wantErr {
 				t.Errorf("Run error = %v, want %q", err, tt.wantErr)
 			}
@@ -527,7 +456,7 @@ func runWithoutLibsystemd() {
 	env := probes.Env{Host: probes.NewFS("/"), Clock: clock.RealClock{}, Logger: discardLogger()}
 	s, err := New(env, probes.StreamOptions{Path: os.Getenv(helperDirEnv)})
 	if err == nil {
-		err = s.Run(context.Background(), newSink())
+		err = s.Run(context.Background(), streamtest.NewSink(sinkTimeout))
 	}
 	fmt.Printf("error: %v\n", err)
 }
@@ -549,57 +478,32 @@ func TestMissingLibsystemdIsOneClearError(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		name    string
-		raw     string
-		want    func(*Config)
-		wantErr string
-	}{
-		{name: "empty is the default", raw: ""},
-		{name: "extras", raw: `{"extraIdentifiers":{"k3s":"kubelet"},"extraUnits":{"k3s.service":"kubelet"},"kernelTransport":"never"}`, want: func(c *Config) {
+	streamtest.RunParseConfig(t, "sources.journal.settings", ParseConfig, DefaultConfig, []streamtest.ConfigCase[Config]{
+		{Name: "empty is the default", Raw: ""},
+		{Name: "extras", Raw: `{"extraIdentifiers":{"k3s":"kubelet"},"extraUnits":{"k3s.service":"kubelet"},"kernelTransport":"never"}`, Want: func(c *Config) {
 			c.ExtraIdentifiers = map[string]probes.Source{"k3s": probes.SourceKubelet}
 			c.ExtraUnits = map[string]probes.Source{"k3s.service": probes.SourceKubelet}
 			c.KernelTransport = KernelNever
 		}},
-		{name: "lookback and intervals", raw: `{"lookback":"1h","reopenInterval":"1m","cursorSaveInterval":"2s"}`, want: func(c *Config) {
+		{Name: "lookback and intervals", Raw: `{"lookback":"1h","reopenInterval":"1m","cursorSaveInterval":"2s"}`, Want: func(c *Config) {
 			c.Lookback.Duration = time.Hour
 			c.ReopenInterval.Duration = time.Minute
 			c.CursorSaveInterval.Duration = 2 * time.Second
 		}},
-		{name: "kernel is reserved for the kernel transport", raw: `{"extraIdentifiers":{"myagent":"kernel"}}`,
-			wantErr: `sources.journal.settings.extraIdentifiers.myagent: source must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "kernel"`},
-		{name: "unknown source", raw: `{"extraUnits":{"x.service":"nginx"}}`,
-			wantErr: `sources.journal.settings.extraUnits.x.service: source must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "nginx"`},
-		{name: "bad identifier", raw: `{"extraIdentifiers":{"a=b":"kubelet"}}`, wantErr: `sources.journal.settings.extraIdentifiers: "a=b" is not a journal field value`},
-		{name: "kernel transport value", raw: `{"kernelTransport":"sometimes"}`, wantErr: `sources.journal.settings.kernelTransport: must be auto, always or never, got "sometimes"`},
-		{name: "reopen too often", raw: `{"reopenInterval":"1s"}`, wantErr: "sources.journal.settings.reopenInterval: must be at least 10s, got 1s"},
-		{name: "cursor save too often", raw: `{"cursorSaveInterval":"10ms"}`, wantErr: "sources.journal.settings.cursorSaveInterval: must be at least 1s, got 10ms"},
-		{name: "negative lookback", raw: `{"lookback":"-1s"}`, wantErr: "sources.journal.settings.lookback: must not be negative, got -1s"},
-		{name: "relative directory", raw: `{"directories":["var/log/journal"]}`, wantErr: `sources.journal.settings.directories[0]: must be an absolute host path, got "var/log/journal"`},
-		{name: "no directories", raw: `{"directories":[]}`, wantErr: "sources.journal.settings.directories: must list at least one directory"},
-		{name: "unknown field", raw: `{"identifiers":[]}`, wantErr: `sources.journal.settings.identifiers: unknown field`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseConfig(probes.Settings{Path: "sources.journal.settings", Raw: json.RawMessage(tt.raw)})
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("ParseConfig error = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseConfig: %v", err)
-			}
-			want := DefaultConfig()
-			if tt.want != nil {
-				tt.want(&want)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("ParseConfig (-want +got):\n%s", diff)
-			}
-		})
-	}
+		{Name: "kernel is reserved for the kernel transport", Raw: `{"extraIdentifiers":{"myagent":"kernel"}}`,
+			WantErr: `sources.journal.settings.extraIdentifiers.myagent: source must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "kernel"`},
+		{Name: "unknown source", Raw: `{"extraUnits":{"x.service":"nginx"}}`,
+			WantErr: `sources.journal.settings.extraUnits.x.service: source must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "nginx"`},
+		{Name: "bad identifier", Raw: `{"extraIdentifiers":{"a=b":"kubelet"}}`, WantErr: `sources.journal.settings.extraIdentifiers: "a=b" is not a journal field value`},
+		{Name: "kernel transport value", Raw: `{"kernelTransport":"sometimes"}`, WantErr: `sources.journal.settings.kernelTransport: must be auto, always or never, got "sometimes"`},
+		{Name: "reopen too often", Raw: `{"reopenInterval":"1s"}`, WantErr: "sources.journal.settings.reopenInterval: must be at least 10s, got 1s"},
+		{Name: "cursor save too often", Raw: `{"cursorSaveInterval":"10ms"}`, WantErr: "sources.journal.settings.cursorSaveInterval: must be at least 1s, got 10ms"},
+		{Name: "negative lookback", Raw: `{"lookback":"-1s"}`, WantErr: "sources.journal.settings.lookback: must not be negative, got -1s"},
+		{Name: "bad duration", Raw: `{"reopenInterval":"often"}`, WantErr: `sources.journal.settings.reopenInterval: not a duration (like "90s" or "10m"): "often"`},
+		{Name: "relative directory", Raw: `{"directories":["var/log/journal"]}`, WantErr: `sources.journal.settings.directories[0]: must be an absolute host path, got "var/log/journal"`},
+		{Name: "no directories", Raw: `{"directories":[]}`, WantErr: "sources.journal.settings.directories: must list at least one directory"},
+		{Name: "unknown field", Raw: `{"identifiers":[]}`, WantErr: `sources.journal.settings.identifiers: unknown field`},
+	})
 }
 
 func TestSelectorSource(t *testing.T) {
@@ -694,12 +598,12 @@ func TestRunWithFakeClock(t *testing.T) {
 	importExport(t, filepath.Join(dir, "system.journal"), "testdata/node-a.export")
 	env := probes.Env{Host: probes.NewFS(t.TempDir()), Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 11, 22, 8, 12, 0, 0, time.UTC))}
 	s := newStream(t, env, probes.StreamOptions{Path: dir}) // lookback 5m from 08:12
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	if err := s.Run(context.Background(), sink); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(sink.lines) != 9 {
-		t.Errorf("read %d lines within the 5m look-back, want 9", len(sink.lines))
+	if len(sink.Lines()) != 9 {
+		t.Errorf("read %d lines within the 5m look-back, want 9", len(sink.Lines()))
 	}
 }
 
@@ -716,9 +620,9 @@ func TestCursorOfVacuumedEntrySkipsNothingNewer(t *testing.T) {
 		StateDir: t.TempDir(),
 		Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/j"]}`)},
 	}
-	first := newSink()
+	first := streamtest.NewSink(sinkTimeout)
 	stop := follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), first)
-	first.waitForText(t, "old 2")
+	first.WaitForText(t, "old 2")
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -730,10 +634,10 @@ func TestCursorOfVacuumedEntrySkipsNothingNewer(t *testing.T) {
 	}
 	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "new 1"), kubeletEntry(time.Now(), "new 2")})
 
-	second := newSink()
+	second := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), second)
-	second.waitForText(t, "new 2")
-	if diff := cmp.Diff([]string{"new 1", "new 2"}, second.texts()); diff != "" {
+	second.WaitForText(t, "new 2")
+	if diff := cmp.Diff([]string{"new 1", "new 2"}, second.Texts()); diff != "" {
 		t.Errorf("after the cursor's file was vacuumed (-want +got):\n%s", diff)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/nodetriage/nodetriage/internal/streamtest"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -46,26 +47,6 @@ func realEnv(t *testing.T, settingsJSON string) probes.Env {
 	}
 }
 
-// runStream runs the stream in the background and stops it at cleanup,
-// failing the test if Run returned an error.
-func runStream(t *testing.T, s probes.Stream, sink probes.Sink) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return within 5s of cancel")
-		}
-	})
-}
-
 func unique(t *testing.T, what string) string {
 	return fmt.Sprintf("nodetriage-test %s %s %d", t.Name(), what, time.Now().UnixNano())
 }
@@ -75,8 +56,8 @@ func TestRealUserWriteIsNeverKernel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New (needs root for /dev/kmsg): %v", err)
 	}
-	sink := newSink()
-	runStream(t, s, sink)
+	sink := streamtest.NewSink(sinkTimeout)
+	streamtest.Run(t, s, sink, 5*time.Second)
 
 	plain := unique(t, "plain")
 	// "<0>" asks for facility kern, level emerg; the kernel keeps LOG_USER.
@@ -89,7 +70,7 @@ func TestRealUserWriteIsNeverKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, text := range []string{plain, spoof} {
-		l := sink.waitFor(t, 10*time.Second, fmt.Sprintf("line %q", text), func(l probes.Line) bool { return l.Text == text })
+		l := sink.WaitFor(t, fmt.Sprintf("line %q", text), func(l probes.Line) bool { return l.Text == text })
 		if l.Source != probes.SourceKmsgUser {
 			t.Errorf("line %q arrived with source %q, want %q", text, l.Source, probes.SourceKmsgUser)
 		}
@@ -113,8 +94,8 @@ func TestRealZeroLookbackStartsAtTheEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	sink := newSink()
-	runStream(t, s, sink)
+	sink := streamtest.NewSink(sinkTimeout)
+	streamtest.Run(t, s, sink, 5*time.Second)
 
 	// The stream seeks to the end asynchronously; keep writing until one
 	// "after" line arrives.
@@ -132,8 +113,8 @@ func TestRealZeroLookbackStartsAtTheEnd(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-stopped }()
-	sink.waitFor(t, 10*time.Second, "line written after start", func(l probes.Line) bool { return strings.HasPrefix(l.Text, after) })
-	for _, l := range sink.snapshot() {
+	sink.WaitFor(t, "line written after start", func(l probes.Line) bool { return strings.HasPrefix(l.Text, after) })
+	for _, l := range sink.Lines() {
 		if l.Text == before {
 			t.Errorf("line written before start was replayed with lookback 0: %+v", l)
 		}
@@ -152,14 +133,14 @@ func TestRealLookbackWindow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Run(ctx, sink); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	var sawRecent bool
-	for _, l := range sink.snapshot() {
+	for _, l := range sink.Lines() {
 		switch l.Text {
 		case old:
 			t.Errorf("line older than the window was read: %+v", l)
@@ -168,6 +149,6 @@ func TestRealLookbackWindow(t *testing.T) {
 		}
 	}
 	if !sawRecent {
-		t.Errorf("line inside the window (%q) was not read; read %d lines", recent, len(sink.snapshot()))
+		t.Errorf("line inside the window (%q) was not read; read %d lines", recent, len(sink.Lines()))
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -62,11 +63,8 @@ func DefaultConfig() Config {
 // ParseConfig decodes and validates the settings section.
 func ParseConfig(s probes.Settings) (Config, error) {
 	cfg := DefaultConfig()
-	if err := s.Decode(&cfg); err != nil {
+	if err := config.Decode(s, &cfg); err != nil {
 		return Config{}, err
-	}
-	if cfg.Lookback.Duration < 0 {
-		return Config{}, s.Fieldf("lookback", "must not be negative, got %s", cfg.Lookback.Duration)
 	}
 	return cfg, nil
 }

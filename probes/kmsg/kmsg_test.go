@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/nodetriage/nodetriage/internal/streamtest"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -31,89 +31,23 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// lineSink collects emitted lines; Emit never blocks, like the agent's.
-type lineSink struct {
-	mu    sync.Mutex
-	lines []probes.Line
-	added chan struct{}
-}
-
-func newSink() *lineSink { return &lineSink{added: make(chan struct{}, 1)} }
-
-func (s *lineSink) Emit(l probes.Line) {
-	s.mu.Lock()
-	s.lines = append(s.lines, l)
-	s.mu.Unlock()
-	select {
-	case s.added <- struct{}{}:
-	default:
-	}
-}
-
-func (s *lineSink) snapshot() []probes.Line {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]probes.Line(nil), s.lines...)
-}
-
-// waitFor waits until a line satisfying ok was emitted.
-func (s *lineSink) waitFor(t *testing.T, timeout time.Duration, what string, ok func(probes.Line) bool) probes.Line {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		for _, l := range s.snapshot() {
-			if ok(l) {
-				return l
-			}
-		}
-		select {
-		case <-s.added:
-		case <-deadline:
-			t.Fatalf("no %s within %v", what, timeout)
-		}
-	}
-}
+// sinkTimeout bounds each wait for a line.
+const sinkTimeout = 10 * time.Second
 
 func settings(raw string) probes.Settings {
 	return probes.Settings{Path: "sources.kmsg.settings", Raw: json.RawMessage(raw)}
 }
 
 func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		name    string
-		raw     string
-		want    Config
-		wantErr string
-	}{
-		{name: "empty is the default", raw: "", want: DefaultConfig()},
-		{name: "null is the default", raw: "null", want: DefaultConfig()},
-		{name: "lookback", raw: `{"lookback":"30s"}`, want: Config{Lookback: metav1.Duration{Duration: 30 * time.Second}}},
-		{name: "zero lookback starts at the end", raw: `{"lookback":"0s"}`, want: Config{}},
-		{name: "negative lookback", raw: `{"lookback":"-1m"}`, wantErr: "sources.kmsg.settings.lookback: must not be negative, got -1m0s"},
-		{name: "unknown field", raw: `{"lookbak":"1m"}`, wantErr: `sources.kmsg.settings.lookbak: unknown field`},
-		{name: "bad duration", raw: `{"lookback":"soon"}`, wantErr: `sources.kmsg.settings: time: invalid duration "soon"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseConfig(settings(tt.raw))
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("ParseConfig error = %v, want %q", err, tt.wantErr)
-				}
-				var fe *probes.FieldError
-				if strings.Contains(tt.wantErr, ".lookback:") && !errors.As(err, &fe) {
-					t.Errorf("error %v is not a *probes.FieldError", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseConfig: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ParseConfig (-want +got):\n%s", diff)
-			}
-		})
-	}
+	streamtest.RunParseConfig(t, "sources.kmsg.settings", ParseConfig, DefaultConfig, []streamtest.ConfigCase[Config]{
+		{Name: "empty is the default", Raw: ""},
+		{Name: "null is the default", Raw: "null"},
+		{Name: "lookback", Raw: `{"lookback":"30s"}`, Want: func(c *Config) { c.Lookback = metav1.Duration{Duration: 30 * time.Second} }},
+		{Name: "zero lookback starts at the end", Raw: `{"lookback":"0s"}`, Want: func(c *Config) { c.Lookback = metav1.Duration{} }},
+		{Name: "negative lookback", Raw: `{"lookback":"-1m"}`, WantErr: "sources.kmsg.settings.lookback: must not be negative, got -1m0s"},
+		{Name: "unknown field", Raw: `{"lookbak":"1m"}`, WantErr: `sources.kmsg.settings.lookbak: unknown field`},
+		{Name: "bad duration", Raw: `{"lookback":"soon"}`, WantErr: `sources.kmsg.settings.lookback: not a duration (like "90s" or "10m"): "soon"`},
+	})
 }
 
 // fakeRing replays reads the way /dev/kmsg answers them: one record per
@@ -162,7 +96,7 @@ func TestReadRecordsLookbackAndSource(t *testing.T) {
 		{record: "garbage without a header"},
 		{record: "6,13,3500000000,-;usb 1-1: new device\n SUBSYSTEM=usb\n DEVICE=c189:1\n"},
 	}}
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	cutoff := now.Add(-5 * time.Minute) // 55 minutes after boot
 	if err := s.readRecords(context.Background(), ring, sink, cutoff, "b00t"); err != nil {
 		t.Fatalf("readRecords: %v", err)
@@ -173,7 +107,7 @@ func TestReadRecordsLookbackAndSource(t *testing.T) {
 	}
 	// Seq 11 is 55 minutes after boot: exactly at the cutoff, so kept.
 	want = append([]probes.Line{{Source: probes.SourceKernel, Time: boot.Add(3300 * time.Second), Text: "EXT4-fs (sdb7): Remounting filesystem read-only", BootID: "b00t", Origin: "/dev/kmsg seq=11"}}, want...)
-	if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+	if diff := cmp.Diff(want, sink.Lines()); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 	if s.Lost() != 0 {
@@ -193,7 +127,7 @@ func TestReadRecordsCountsOverrunLoss(t *testing.T) {
 		{err: syscall.EPIPE},
 		{record: "6,150,5,-;e\n"},
 	}}
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	if err := s.readRecords(context.Background(), ring, sink, time.Time{}, ""); err != nil {
 		t.Fatalf("readRecords: %v", err)
 	}
@@ -201,7 +135,7 @@ func TestReadRecordsCountsOverrunLoss(t *testing.T) {
 		t.Errorf("Lost() = %d, want %d (seq 102..139 and 142..149)", got, want)
 	}
 	var texts []string
-	for _, l := range sink.snapshot() {
+	for _, l := range sink.Lines() {
 		texts = append(texts, l.Text)
 	}
 	if diff := cmp.Diff([]string{"a", "b", "c", "d", "e"}, texts); diff != "" {
@@ -212,7 +146,7 @@ func TestReadRecordsCountsOverrunLoss(t *testing.T) {
 func TestReadRecordsReturnsOtherReadErrors(t *testing.T) {
 	s := testStream(t, time.Now(), time.Hour, probes.StreamOptions{Follow: true})
 	ring := &fakeRing{reads: []fakeRead{{err: syscall.EINVAL}}}
-	err := s.readRecords(context.Background(), ring, newSink(), time.Time{}, "")
+	err := s.readRecords(context.Background(), ring, streamtest.NewSink(sinkTimeout), time.Time{}, "")
 	if err == nil || err.Error() != "read /dev/kmsg: invalid argument" {
 		t.Errorf("readRecords error = %v, want %q", err, "read /dev/kmsg: invalid argument")
 	}
@@ -235,11 +169,11 @@ func TestDumpGolden(t *testing.T) {
 				opts.Since = time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 			}
 			s := testStream(t, now, 100*time.Hour, opts)
-			sink := newSink()
+			sink := streamtest.NewSink(sinkTimeout)
 			if err := s.Run(context.Background(), sink); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			got, err := json.MarshalIndent(sink.snapshot(), "", "  ")
+			got, err := json.MarshalIndent(sink.Lines(), "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,7 +207,7 @@ func TestDumpErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := testStream(t, time.Now(), time.Hour, probes.StreamOptions{Path: tt.path})
-			err := s.Run(context.Background(), newSink())
+			err := s.Run(context.Background(), streamtest.NewSink(sinkTimeout))
 			if err == nil || err.Error() != tt.wantErr {
 				t.Errorf("Run error = %v, want %q", err, tt.wantErr)
 			}

@@ -30,6 +30,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -95,7 +96,7 @@ func ParseConfig(s probes.Settings) (Config, error) {
 	// would let a user's file inherit a default's format: decode into none.
 	defaultFiles := cfg.Files
 	cfg.Files = nil
-	if err := s.Decode(&cfg); err != nil {
+	if err := config.Decode(s, &cfg); err != nil {
 		return Config{}, err
 	}
 	if cfg.Files == nil {
@@ -107,8 +108,8 @@ func ParseConfig(s probes.Settings) (Config, error) {
 	for i := range cfg.Files {
 		f := &cfg.Files[i]
 		field := fmt.Sprintf("files[%d]", i)
-		if !filepath.IsAbs(f.Path) {
-			return Config{}, s.Fieldf(field+".path", "must be an absolute host path, got %q", f.Path)
+		if err := config.HostPath(s, field+".path", f.Path); err != nil {
+			return Config{}, err
 		}
 		if _, err := filepath.Match(f.Path, ""); err != nil {
 			return Config{}, s.Fieldf(field+".path", "bad glob %q: %v", f.Path, err)
@@ -133,9 +134,6 @@ func ParseConfig(s probes.Settings) (Config, error) {
 	}
 	if cfg.MaxLineBytes < 1024 || cfg.MaxLineBytes > 16<<20 {
 		return Config{}, s.Fieldf("maxLineBytes", "must be between 1024 and 16777216, got %d", cfg.MaxLineBytes)
-	}
-	if cfg.Lookback.Duration < 0 {
-		return Config{}, s.Fieldf("lookback", "must not be negative, got %s", cfg.Lookback.Duration)
 	}
 	return cfg, nil
 }

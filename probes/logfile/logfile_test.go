@@ -3,14 +3,12 @@ package logfile
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/nodetriage/nodetriage/internal/streamtest"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -29,59 +28,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-type lineSink struct {
-	mu    sync.Mutex
-	lines []probes.Line
-	added chan struct{}
-}
-
-func newSink() *lineSink { return &lineSink{added: make(chan struct{}, 1)} }
-
-func (s *lineSink) Emit(l probes.Line) {
-	s.mu.Lock()
-	s.lines = append(s.lines, l)
-	s.mu.Unlock()
-	select {
-	case s.added <- struct{}{}:
-	default:
-	}
-}
-
-func (s *lineSink) snapshot() []probes.Line {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]probes.Line(nil), s.lines...)
-}
-
-func (s *lineSink) texts() []string {
-	var out []string
-	for _, l := range s.snapshot() {
-		out = append(out, l.Text)
-	}
-	return out
-}
-
-func (s *lineSink) waitFor(t *testing.T, what string, ok func(probes.Line) bool) probes.Line {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, l := range s.snapshot() {
-			if ok(l) {
-				return l
-			}
-		}
-		select {
-		case <-s.added:
-		case <-deadline:
-			t.Fatalf("no %s within 10s; got %q", what, s.texts())
-		}
-	}
-}
-
-func (s *lineSink) waitForText(t *testing.T, text string) probes.Line {
-	t.Helper()
-	return s.waitFor(t, fmt.Sprintf("line %q", text), func(l probes.Line) bool { return l.Text == text })
-}
+// sinkTimeout bounds each wait for a line.
+const sinkTimeout = 10 * time.Second
 
 // host is a host root under a temp dir with /var/log in it.
 type host struct {
@@ -135,20 +83,7 @@ func follow(t *testing.T, s *Stream, sink probes.Sink) {
 	t.Helper()
 	scanned := make(chan struct{})
 	s.afterFirstScan = func() { close(scanned) }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return within 5s of cancel")
-		}
-	})
+	streamtest.Run(t, s, sink, 5*time.Second)
 	select {
 	case <-scanned:
 	case <-time.After(5 * time.Second):
@@ -172,12 +107,12 @@ func TestFollowStartsAtTheEndAndTails(t *testing.T) {
 			h.appendLines("/var/log/kubelet.log", "old line from before the agent started")
 			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
 			s.noInotify = !inotify
-			sink := newSink()
+			sink := streamtest.NewSink(sinkTimeout)
 			follow(t, s, sink)
 
 			klog := `E1122 08:11:02.123456    1234 kubelet.go:2417] "Skipping pod synchronization" err="PLEG is not healthy: pleg has yet to be successful"`
 			h.appendLines("/var/log/kubelet.log", klog, "a line without a time")
-			got := sink.waitForText(t, "a line without a time")
+			got := sink.WaitForText(t, "a line without a time")
 			if age := time.Since(got.Time); age < 0 || age > 10*time.Second {
 				t.Errorf("line without a time got time %v, want the read time", got.Time)
 			}
@@ -193,7 +128,7 @@ func TestFollowStartsAtTheEndAndTails(t *testing.T) {
 			if want[0].Time.After(time.Now().Add(24 * time.Hour)) {
 				want[0].Time = want[0].Time.AddDate(-1, 0, 0)
 			}
-			if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+			if diff := cmp.Diff(want, sink.Lines()); diff != "" {
 				t.Errorf("lines (-want +got):\n%s", diff)
 			}
 		})
@@ -208,10 +143,10 @@ func TestFollowCarriesTheBootID(t *testing.T) {
 	if err := os.WriteFile(h.path("/proc/sys/kernel/random/boot_id"), []byte("ca4c4ec3-0227-4eda-a161-726a045240e7\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
 	h.appendLines("/var/log/kube-proxy.log", "x")
-	if got := sink.waitForText(t, "x"); got.BootID != "ca4c4ec3-0227-4eda-a161-726a045240e7" || got.Source != probes.SourceKubeProxy {
+	if got := sink.WaitForText(t, "x"); got.BootID != "ca4c4ec3-0227-4eda-a161-726a045240e7" || got.Source != probes.SourceKubeProxy {
 		t.Errorf("line = %+v, want kube-proxy with the host's boot ID", got)
 	}
 }
@@ -240,7 +175,7 @@ func logrotate(t *testing.T, h host, directive string) {
 func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
 	h := newHost(t)
 	h.appendLines("/var/log/kubelet.log", "before start")
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
 
 	// The writer (kubelet) keeps its fd across the rename until it reopens.
@@ -252,7 +187,7 @@ func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
 	if _, err := writer.WriteString("before rotate\n"); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitForText(t, "before rotate")
+	sink.WaitForText(t, "before rotate")
 	logrotate(t, h, "create")
 	if _, err := os.Stat(h.path("/var/log/kubelet.log.1")); err != nil {
 		t.Fatalf("logrotate did not rename the file: %v", err)
@@ -261,10 +196,10 @@ func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.appendLines("/var/log/kubelet.log", "after rotate")
-	sink.waitForText(t, "after rotate")
-	sink.waitForText(t, "late write to the renamed file")
+	sink.WaitForText(t, "after rotate")
+	sink.WaitForText(t, "late write to the renamed file")
 	want := []string{"before rotate", "late write to the renamed file", "after rotate"}
-	if diff := cmp.Diff(want, sink.texts()); diff != "" {
+	if diff := cmp.Diff(want, sink.Texts()); diff != "" {
 		t.Errorf("lines across rotation (-want +got):\n%s", diff)
 	}
 }
@@ -285,16 +220,16 @@ func TestTruncationRestartsAtZero(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHost(t)
 			h.appendLines("/var/log/kubelet.log", "before start")
-			sink := newSink()
+			sink := streamtest.NewSink(sinkTimeout)
 			follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
 			h.appendLines("/var/log/kubelet.log", "first line written while tailing", "second line written while tailing")
-			sink.waitForText(t, "second line written while tailing")
+			sink.WaitForText(t, "second line written while tailing")
 
 			tt.truncate(t, h)
 			h.appendLines("/var/log/kubelet.log", "after truncation")
-			sink.waitForText(t, "after truncation")
+			sink.WaitForText(t, "after truncation")
 			want := []string{"first line written while tailing", "second line written while tailing", "after truncation"}
-			if diff := cmp.Diff(want, sink.texts()); diff != "" {
+			if diff := cmp.Diff(want, sink.Texts()); diff != "" {
 				t.Errorf("lines across truncation (-want +got):\n%s", diff)
 			}
 		})
@@ -306,7 +241,7 @@ const kubeProxyLog = "/var/log/pods/kube-system_kube-proxy-7xk2p_0f7e2a8c-3b1d-4
 func TestCRIPartialLinesAreJoined(t *testing.T) {
 	h := newHost(t)
 	h.appendLines(kubeProxyLog, `2026-11-22T08:00:00.000000000Z stderr F I1122 08:00:00.000000       1 server.go:865] "Version info" version="v1.31.2"`)
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
 
 	h.appendLines(kubeProxyLog,
@@ -316,19 +251,19 @@ func TestCRIPartialLinesAreJoined(t *testing.T) {
 		`2026-11-22T08:11:02.300000000Z stderr F executable file not found in $PATH"`,
 	)
 	joined := `E1122 08:11:02.100000       1 proxier.go:1503] "Failed to execute iptables-restore" err="exec: \"conntrack\": executable file not found in $PATH"`
-	sink.waitForText(t, joined)
+	sink.WaitForText(t, joined)
 	want := []probes.Line{
 		{Source: probes.SourceKubeProxy, Time: time.Date(2026, 11, 22, 8, 11, 2, 150000000, time.UTC), Text: "an interleaved stdout line", Origin: kubeProxyLog},
 		{Source: probes.SourceKubeProxy, Time: time.Date(2026, 11, 22, 8, 11, 2, 100000000, time.UTC), Text: joined, Origin: kubeProxyLog},
 	}
-	if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+	if diff := cmp.Diff(want, sink.Lines()); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }
 
 func TestNewKubeProxyPodIsDiscovered(t *testing.T) {
 	h := newHost(t)
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
 
 	// Another pod's log must not be read; the new kube-proxy pod's must be,
@@ -337,12 +272,12 @@ func TestNewKubeProxyPodIsDiscovered(t *testing.T) {
 	h.appendLines(kubeProxyLog,
 		"2026-11-22T08:11:01Z stderr F first line of the new pod",
 		"2026-11-22T08:11:02Z stderr F second line of the new pod")
-	sink.waitForText(t, "second line of the new pod")
+	sink.WaitForText(t, "second line of the new pod")
 	// The container restarts: a new file in the same directory.
 	h.appendLines(strings.Replace(kubeProxyLog, "0.log", "1.log", 1), "2026-11-22T08:12:00Z stderr F after a restart")
-	sink.waitForText(t, "after a restart")
+	sink.WaitForText(t, "after a restart")
 	want := []string{"first line of the new pod", "second line of the new pod", "after a restart"}
-	if diff := cmp.Diff(want, sink.texts()); diff != "" {
+	if diff := cmp.Diff(want, sink.Texts()); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }
@@ -351,13 +286,13 @@ func TestHugeLineIsCutAndCounted(t *testing.T) {
 	h := newHost(t)
 	h.appendLines("/var/log/kubelet.log")
 	s := newStream(t, h.env(`{"maxLineBytes":4096}`), probes.StreamOptions{Follow: true})
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	follow(t, s, sink)
 
 	huge := strings.Repeat("x", 10<<20)
 	h.appendLines("/var/log/kubelet.log", huge, "next line")
-	sink.waitForText(t, "next line")
-	lines := sink.snapshot()
+	sink.WaitForText(t, "next line")
+	lines := sink.Lines()
 	if len(lines) != 2 {
 		t.Fatalf("got %d lines, want the cut line and the next", len(lines))
 	}
@@ -373,7 +308,7 @@ func TestLineBufferStaysBounded(t *testing.T) {
 	s := &Stream{cfg: DefaultConfig(), env: probes.Env{Clock: clock.RealClock{}}, log: slog.New(slog.DiscardHandler)}
 	tl := &tail{spec: FileSpec{Source: probes.SourceKubelet, Format: FormatPlain}, host: "/var/log/kubelet.log"}
 	r := &fileReader{cri: criJoiner{max: s.cfg.MaxLineBytes}}
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	tr := newTailer(s, sink)
 	chunk := []byte(strings.Repeat("y", readChunk))
 	for range (100 << 20) / readChunk { // 100 MiB without a newline
@@ -383,7 +318,7 @@ func TestLineBufferStaysBounded(t *testing.T) {
 		}
 	}
 	tr.consume(tl, r, []byte("\n"))
-	lines := sink.snapshot()
+	lines := sink.Lines()
 	if len(lines) != 1 || len(lines[0].Text) != s.cfg.MaxLineBytes {
 		t.Errorf("got %d lines (first %d bytes), want one of %d bytes", len(lines), len(lines[0].Text), s.cfg.MaxLineBytes)
 	}
@@ -413,7 +348,7 @@ func TestReadExistingSince(t *testing.T) {
 	env := h.env("")
 	env.Clock = clocktesting.NewFakePassiveClock(now)
 	s := newStream(t, env, probes.StreamOptions{Since: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)})
-	sink := newSink()
+	sink := streamtest.NewSink(sinkTimeout)
 	if err := s.Run(context.Background(), sink); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -423,7 +358,7 @@ func TestReadExistingSince(t *testing.T) {
 		{Source: probes.SourceKubelet, Time: time.Date(2026, 11, 22, 8, 11, 3, 0, time.UTC), Text: `I1122 08:11:03.000000    1234 kubelet.go:3] last, without a newline`, Origin: "/var/log/kubelet.log"},
 		{Source: probes.SourceKubeProxy, Time: time.Date(2026, 11, 22, 8, 11, 5, 0, time.UTC), Text: "unfinished ", Origin: kubeProxyLog},
 	}
-	if diff := cmp.Diff(want, sink.snapshot()); diff != "" {
+	if diff := cmp.Diff(want, sink.Lines()); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }
@@ -438,59 +373,30 @@ func TestNewRejectsAnInputPath(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		name    string
-		raw     string
-		want    func(*Config)
-		wantErr string
-	}{
-		{name: "empty is the default", raw: ""},
-		{name: "files replace the defaults, format defaults to plain", raw: `{"files":[{"path":"/var/log/containerd.log","source":"containerd"},{"path":"/var/log/x/*.log","source":"crio","format":"cri"}]}`, want: func(c *Config) {
+	streamtest.RunParseConfig(t, "sources.files.settings", ParseConfig, DefaultConfig, []streamtest.ConfigCase[Config]{
+		{Name: "empty is the default", Raw: ""},
+		{Name: "files replace the defaults, format defaults to plain", Raw: `{"files":[{"path":"/var/log/containerd.log","source":"containerd"},{"path":"/var/log/x/*.log","source":"crio","format":"cri"}]}`, Want: func(c *Config) {
 			c.Files = []FileSpec{
 				{Path: "/var/log/containerd.log", Source: probes.SourceContainerd, Format: FormatPlain},
 				{Path: "/var/log/x/*.log", Source: probes.SourceCRIO, Format: FormatCRI},
 			}
 		}},
-		{name: "poll and lookback", raw: `{"pollInterval":"250ms","lookback":"1h","maxLineBytes":2048}`, want: func(c *Config) {
+		{Name: "poll and lookback", Raw: `{"pollInterval":"250ms","lookback":"1h","maxLineBytes":2048}`, Want: func(c *Config) {
 			c.PollInterval = metav1.Duration{Duration: 250 * time.Millisecond}
 			c.Lookback = metav1.Duration{Duration: time.Hour}
 			c.MaxLineBytes = 2048
 		}},
-		{name: "no files", raw: `{"files":[]}`, wantErr: "sources.files.settings.files: must list at least one file; disable the source instead"},
-		{name: "relative path", raw: `{"files":[{"path":"kubelet.log","source":"kubelet"}]}`, wantErr: `sources.files.settings.files[0].path: must be an absolute host path, got "kubelet.log"`},
-		{name: "bad glob", raw: `{"files":[{"path":"/var/log/[.log","source":"kubelet"}]}`, wantErr: `sources.files.settings.files[0].path: bad glob "/var/log/[.log": syntax error in pattern`},
-		{name: "kernel source", raw: `{"files":[{"path":"/var/log/kern.log","source":"kernel"}]}`, wantErr: `sources.files.settings.files[0].source: must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "kernel"`},
-		{name: "bad format", raw: `{"files":[{"path":"/a.log","source":"kubelet","format":"json"}]}`, wantErr: `sources.files.settings.files[0].format: must be plain or cri, got "json"`},
-		{name: "poll too fast", raw: `{"pollInterval":"1ms"}`, wantErr: "sources.files.settings.pollInterval: must be at least 100ms, got 1ms"},
-		{name: "tiny lines", raw: `{"maxLineBytes":10}`, wantErr: "sources.files.settings.maxLineBytes: must be between 1024 and 16777216, got 10"},
-		{name: "negative lookback", raw: `{"lookback":"-1m"}`, wantErr: "sources.files.settings.lookback: must not be negative, got -1m0s"},
-		{name: "unknown field", raw: `{"paths":[]}`, wantErr: `sources.files.settings.paths: unknown field`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseConfig(probes.Settings{Path: "sources.files.settings", Raw: json.RawMessage(tt.raw)})
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("ParseConfig error = %v, want %q", err, tt.wantErr)
-				}
-				var fe *probes.FieldError
-				if !strings.Contains(tt.wantErr, "unknown field") && !errors.As(err, &fe) {
-					t.Errorf("error %v is not a *probes.FieldError", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseConfig: %v", err)
-			}
-			want := DefaultConfig()
-			if tt.want != nil {
-				tt.want(&want)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("ParseConfig (-want +got):\n%s", diff)
-			}
-		})
-	}
+		{Name: "no files", Raw: `{"files":[]}`, WantErr: "sources.files.settings.files: must list at least one file; disable the source instead"},
+		{Name: "relative path", Raw: `{"files":[{"path":"kubelet.log","source":"kubelet"}]}`, WantErr: `sources.files.settings.files[0].path: must be an absolute host path, got "kubelet.log"`},
+		{Name: "bad glob", Raw: `{"files":[{"path":"/var/log/[.log","source":"kubelet"}]}`, WantErr: `sources.files.settings.files[0].path: bad glob "/var/log/[.log": syntax error in pattern`},
+		{Name: "kernel source", Raw: `{"files":[{"path":"/var/log/kern.log","source":"kernel"}]}`, WantErr: `sources.files.settings.files[0].source: must be one of kubelet, containerd, crio, dockerd, kube-proxy, systemd, got "kernel"`},
+		{Name: "bad format", Raw: `{"files":[{"path":"/a.log","source":"kubelet","format":"json"}]}`, WantErr: `sources.files.settings.files[0].format: must be plain or cri, got "json"`},
+		{Name: "poll too fast", Raw: `{"pollInterval":"1ms"}`, WantErr: "sources.files.settings.pollInterval: must be at least 100ms, got 1ms"},
+		{Name: "tiny lines", Raw: `{"maxLineBytes":10}`, WantErr: "sources.files.settings.maxLineBytes: must be between 1024 and 16777216, got 10"},
+		{Name: "negative lookback", Raw: `{"lookback":"-1m"}`, WantErr: "sources.files.settings.lookback: must not be negative, got -1m0s"},
+		{Name: "bad duration", Raw: `{"pollInterval":"fast"}`, WantErr: `sources.files.settings.pollInterval: not a duration (like "90s" or "10m"): "fast"`},
+		{Name: "unknown field", Raw: `{"paths":[]}`, WantErr: `sources.files.settings.paths: unknown field`},
+	})
 }
 
 func TestFixedPrefix(t *testing.T) {
