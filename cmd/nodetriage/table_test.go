@@ -26,8 +26,8 @@ func richReport() agent.Report {
 			Message: "Container runtime at /run/containerd/containerd.sock does not answer: connection refused",
 			Remedy:  "systemctl status containerd; journalctl -u containerd -n 200 --no-pager; systemctl restart containerd"},
 		{Check: "kubelet-log", Condition: "KubeletUnhealthy", Reason: "PLEGUnhealthy", Severity: probes.SeverityProblem,
-			Message: "PLEG is not healthy: pleg was last seen active 3m0s ago; threshold is 3m0s",
-			Remedy:  "the runtime is too slow to list containers: check containerd (crictl ps takes how long?) and disk I/O",
+			Message:  "PLEG is not healthy: pleg was last seen active 3m0s ago; threshold is 3m0s",
+			Remedy:   "the runtime is too slow to list containers: check containerd (crictl ps takes how long?) and disk I/O",
 			Evidence: map[string]string{"occurrences": "12"}},
 		{Check: "sandbox-image", Reason: "SandboxImagePinned", Severity: probes.SeverityInfo, Message: "Pinned registry.k8s.io/pause:3.10.", Remedy: "Nothing to do."},
 	}
