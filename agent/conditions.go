@@ -838,12 +838,8 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 	if len(applicable) == 0 && !logOwned {
 		return conditionView{state: viewRemoved} // every owner is not applicable
 	}
-	var logs logReading
-	if logOwned {
-		logs = c.logReading(wanted)
-	}
 	checksReported := len(succeeded) > 0 || len(failed) > 0
-	if !checksReported && !logs.reported {
+	if !checksReported && !(logOwned && c.anyStreamReported()) {
 		// Not even restored findings are shown before an owner speaks: the
 		// source they came from may not apply any more.
 		return conditionView{state: viewPending}
@@ -856,6 +852,10 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 			message: active.message(),
 			active:  active.count,
 		}
+	}
+	var logs logReading
+	if logOwned {
+		logs = c.logReading(wanted)
 	}
 	if checksReported {
 		if len(succeeded) == 0 {
@@ -884,8 +884,6 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 type logReading struct {
 	// reading are the wanted sources some running stream delivers.
 	reading []probes.Source
-	// reported: some stream has said whether it runs.
-	reported bool
 	// pending: a stream has not said yet whether it runs or what it
 	// delivers.
 	pending bool
@@ -893,12 +891,24 @@ type logReading struct {
 	whys []string
 }
 
+// anyStreamReported says whether an enabled stream has said whether it runs.
+func (c *Conditions) anyStreamReported() bool {
+	for _, name := range c.policy.Streams {
+		if _, seen := c.streams[name]; seen {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Conditions) logReading(wanted []probes.Source) logReading {
 	var r logReading
-	delivered := map[probes.Source]bool{}
+	// A handful of sources at most: a slice on the stack keeps this
+	// allocation-free on the storm path (every new finding re-derives).
+	var buf [8]probes.Source
+	delivered := buf[:0]
 	for _, name := range c.policy.Streams {
 		st, seen := c.streams[name]
-		r.reported = r.reported || seen
 		switch {
 		case !seen || (st.ok && !st.sourcesKnown):
 			r.pending = true
@@ -910,7 +920,10 @@ func (c *Conditions) logReading(wanted []probes.Source) logReading {
 			found := false
 			for _, src := range st.sources {
 				if len(wanted) == 0 || slices.Contains(wanted, src) {
-					delivered[src], found = true, true
+					found = true
+					if !slices.Contains(delivered, src) {
+						delivered = append(delivered, src)
+					}
 				}
 			}
 			switch {
@@ -922,12 +935,12 @@ func (c *Conditions) logReading(wanted []probes.Source) logReading {
 			}
 		}
 	}
-	order := wanted
-	if len(order) == 0 {
-		order = sortedSources(delivered)
+	if len(wanted) == 0 {
+		r.reading = slices.Sorted(slices.Values(delivered))
+		return r
 	}
-	for _, src := range order {
-		if delivered[src] {
+	for _, src := range wanted {
+		if slices.Contains(delivered, src) {
 			r.reading = append(r.reading, src)
 		}
 	}
@@ -1116,14 +1129,6 @@ func sameSources(a, b []probes.Source) bool {
 	return true
 }
 
-func sortedSources(set map[probes.Source]bool) []probes.Source {
-	out := make([]probes.Source, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
-}
 
 // withFix is a finding's message followed by its remedy.
 func withFix(f probes.Finding) string {
