@@ -109,14 +109,16 @@ type ConditionsOptions struct {
 
 // Conditions is the condition state machine. Checks report their full
 // result each run, log consumers report findings as they match, streams
-// report whether they run; Conditions derives each condition's status with
-// problem polarity (True = problem), hands the reporter a new desired state
-// only when something changed, and emits one Event per status change.
+// report whether they run and which log sources they deliver; Conditions
+// derives each condition's status with problem polarity (True = problem),
+// hands the reporter a new desired state only when something changed, and
+// emits one Event per status change.
 //
 // Rules, in order:
 //   - Owners: a check owns its Spec.Condition; the log rules own the
-//     conditions their reasons name. A type with no enabled owner, or whose
-//     owners are all not applicable, is removed from the Node.
+//     conditions their reasons name while a stream is enabled. A type with
+//     no enabled owner, or whose checks are all not applicable and which no
+//     log rule feeds, is removed from the Node.
 //   - True: at least one active warning/problem finding past its visibility
 //     delay. The top finding (highest severity, then the most recently
 //     started, then by key) gives the reason and the message. A log
@@ -876,7 +878,7 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 		return conditionView{state: viewPending} // a stream has to say what it reads, or a check has to run
 	}
 	return conditionView{state: viewPublished, status: corev1.ConditionUnknown, reason: ReasonLogsNotRead,
-		message: "no " + orList(wanted) + " log is being read: " + strings.Join(logs.whys, "; ")}
+		message: noLogRead(wanted) + " is being read: " + strings.Join(logs.whys, "; ")}
 }
 
 // logReading is what the enabled streams say about the logs one condition's
@@ -1098,12 +1100,13 @@ func logNames(srcs []probes.Source) string {
 	return "the " + joinSources(srcs, "and") + " logs"
 }
 
-// orList names sources as alternatives: "kernel", "kubelet or systemd".
-func orList(srcs []probes.Source) string {
+// noLogRead names the logs that are not read: "no kernel log", "no kubelet
+// or systemd log".
+func noLogRead(srcs []probes.Source) string {
 	if len(srcs) == 0 {
-		return "node"
+		return "no log"
 	}
-	return joinSources(srcs, "or")
+	return "no " + joinSources(srcs, "or") + " log"
 }
 
 func joinSources(srcs []probes.Source, conj string) string {
