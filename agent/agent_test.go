@@ -27,6 +27,8 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/nodetriage/nodetriage/probes"
+	"github.com/nodetriage/nodetriage/probes/logfile"
+	"github.com/nodetriage/nodetriage/probes/rules"
 )
 
 // syncBuffer is a log sink tests can read while the agent writes.
@@ -455,4 +457,58 @@ func TestConfigReloadThroughConfigMapSwap(t *testing.T) {
 	if sw.runs.Load() != runs {
 		t.Error("a disabled check keeps running")
 	}
+}
+
+// TestAgentFollowsLogFilesComingAndGoing runs the agent with the real file
+// tailer and the default rules: the kubelet's conditions are Unknown while
+// no kubelet log exists, False while /var/log/kubelet.log does, and Unknown
+// again once it is gone.
+func TestAgentFollowsLogFilesComingAndGoing(t *testing.T) {
+	first, every := sourcesFirstPoll, sourcesPollInterval
+	t.Cleanup(func() { sourcesFirstPoll, sourcesPollInterval = first, every }) // after the agent stopped
+	sourcesFirstPoll, sourcesPollInterval = 10*time.Millisecond, 50*time.Millisecond
+
+	opts := testOptions(t)
+	root := opts.Host.Root()
+	opts.Streams = []probes.StreamSpec{logfile.Spec()}
+	cfg, err := ParseConfig([]byte(fmt.Sprintf("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", opts.Config.StateDir)),
+		Catalog{Streams: opts.Streams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Config = cfg
+	opts.NewMatcher = func(probes.Settings, []string) (Matcher, []probes.ReasonInfo, error) {
+		e, err := rules.NewEngine(rules.DefaultRules(), rules.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return e, e.Reasons(), nil
+	}
+	rep := &fakeReporter{}
+	opts.Reporter = rep
+	a, _, _ := startAgent(t, opts)
+	kubelet := func() Condition { c, _ := rep.condition("KubeletUnhealthy"); return c }
+
+	waitFor(t, "KubeletUnhealthy Unknown", func() bool { return kubelet().Status == corev1.ConditionUnknown })
+	if got, want := kubelet().Message, "no kubelet or systemd log is being read: files: reads none of them"; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+	logPath := filepath.Join(root, "var/log/kubelet.log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, []byte("I1122 08:00:00.000000    1234 server.go:1] kubelet started\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "KubeletUnhealthy False", func() bool { return kubelet().Status == corev1.ConditionFalse })
+	if got, want := kubelet().Message, "No problem found in the kubelet log."; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+	if src := a.Report().Sources; len(src) != 1 || src[0].State != SourceRunning || !cmp.Equal(src[0].Sources, []probes.Source{probes.SourceKubelet}) {
+		t.Errorf("report sources = %+v", src)
+	}
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "KubeletUnhealthy Unknown again", func() bool { return kubelet().Status == corev1.ConditionUnknown })
 }

@@ -49,11 +49,14 @@ const (
 	// running again once it has delivered a line or stayed up this long, so
 	// a source failing on every restart does not flap its conditions.
 	streamHealthyAfter = 30 * time.Second
-	// sourcesFirstPoll and sourcesPollInterval: how soon after start, and
-	// then how often, each running stream is asked which sources it
-	// delivers (probes.SourceReporter). Until the first answer the
-	// conditions its rules feed are not reported, so a start does not flap
-	// them to Unknown.
+)
+
+// sourcesFirstPoll and sourcesPollInterval: how soon after start, and then
+// how often, each running stream is asked which sources it delivers
+// (probes.SourceReporter). Until the first answer the conditions only its
+// rules decide are not reported, so a start does not flap them to Unknown.
+// Variables so tests can shorten them.
+var (
 	sourcesFirstPoll    = time.Second
 	sourcesPollInterval = 5 * time.Second
 )
