@@ -1132,7 +1132,6 @@ func sameSources(a, b []probes.Source) bool {
 	return true
 }
 
-
 // withFix is a finding's message followed by its remedy.
 func withFix(f probes.Finding) string {
 	if f.Remedy == "" {
