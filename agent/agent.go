@@ -1,9 +1,3 @@
-// Package agent is nodetriage's long-running core: it loads and hot-reloads
-// the AgentConfig, schedules the checks, runs the log pipeline (streams →
-// bounded queues → rule matcher), derives NodeConditions and Events in the
-// condition state machine, and serves /metrics, /healthz, /readyz and
-// /debug/findings. The Kubernetes reporter (kubereporter.go) publishes what
-// the state machine decides; without one the agent runs standalone.
 package agent
 
 import (
@@ -164,12 +158,17 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.cfg, a.pending, a.ruleReasons = cfg, prep, prep.ruleReasons
 	a.matcher.store(prep.matcher)
+	bootID, err := readBootID(opts.Host)
+	if err != nil {
+		// Without it reboot-cleared findings last until the agent restarts.
+		a.logger.Warn("cannot read the boot ID; kernel-log conditions will not survive an agent restart", "path", bootIDPath, "err", err)
+	}
 	a.sm = NewConditions(ConditionsOptions{
 		Clock:     a.clock,
 		Reporter:  opts.Reporter,
 		Metrics:   m,
 		Logger:    a.logger,
-		BootID:    readBootID(opts.Host, a.logger),
+		BootID:    bootID,
 		StatePath: filepath.Join(cfg.StateDir, StateFileName),
 		Policy:    a.policy(cfg, prep.ruleReasons),
 	})
@@ -205,15 +204,13 @@ func (a *Agent) catalog() Catalog {
 	return Catalog{Checks: a.opts.Checks, Streams: a.opts.Streams}
 }
 
-// readBootID reads the current boot ID; "" when it cannot (reboot-cleared
-// findings then last until the agent restarts).
-func readBootID(host probes.FS, logger *slog.Logger) string {
+// readBootID reads the current boot ID.
+func readBootID(host probes.FS) (string, error) {
 	data, err := host.ReadFile(bootIDPath)
 	if err != nil {
-		logger.Warn("cannot read the boot ID; kernel-log conditions will not survive an agent restart", "path", bootIDPath, "err", err)
-		return ""
+		return "", err
 	}
-	return strings.TrimSpace(string(data))
+	return strings.TrimSpace(string(data)), nil
 }
 
 // prepare validates cfg against what runs now (prev, nil at start) and
@@ -238,6 +235,22 @@ func (a *Agent) prepare(cfg *Config, prev *Config) (*prepared, error) {
 	if err := cfg.CheckReasons(known); err != nil {
 		return nil, err
 	}
+	// Streams start only with the agent, but their settings are checked
+	// here too, so a bad one is rejected with the field's name instead of
+	// failing (and retrying) at run time. Building one has no side effects;
+	// what it would log is said again when it runs.
+	for _, spec := range a.opts.Streams {
+		sc := cfg.Sources[spec.Name]
+		if !sc.Enabled {
+			continue
+		}
+		env := a.baseEnv(cfg)
+		env.Logger = slog.New(slog.DiscardHandler)
+		env.Settings = sc.Settings
+		if _, err := spec.New(env, probes.StreamOptions{Follow: true}); err != nil && isSettingsError(err) {
+			return nil, err
+		}
+	}
 	for _, spec := range a.opts.Checks {
 		cc := cfg.Checks[spec.Name]
 		if prev != nil && sameCheckConfig(prev.Checks[spec.Name], cc) {
@@ -248,7 +261,7 @@ func (a *Agent) prepare(cfg *Config, prev *Config) (*prepared, error) {
 		}
 		check, err := spec.New(a.checkEnv(spec, cc, cfg))
 		switch {
-		case err != nil && isSettingsError(err, cc.Settings):
+		case err != nil && isSettingsError(err):
 			return nil, err
 		case err != nil:
 			check = nil // its loop builds it again and reports why it cannot
@@ -259,15 +272,12 @@ func (a *Agent) prepare(cfg *Config, prev *Config) (*prepared, error) {
 }
 
 // isSettingsError tells a bad settings section (reject the configuration)
-// from a host problem while building the check (retry on its interval).
-// probes.Settings.Decode errors start with the section's path.
-func isSettingsError(err error, s probes.Settings) bool {
+// from a host problem while building the check (retry on its interval):
+// constructors report settings problems as *probes.FieldError
+// (Settings.Decode and Settings.Fieldf build them).
+func isSettingsError(err error) bool {
 	var fe *probes.FieldError
-	if errors.As(err, &fe) {
-		return true
-	}
-	msg := err.Error()
-	return strings.HasPrefix(msg, s.Path+":") || strings.HasPrefix(msg, s.Path+".")
+	return errors.As(err, &fe)
 }
 
 func sameCheckConfig(a, b CheckConfig) bool {
@@ -317,7 +327,7 @@ func (a *Agent) policy(cfg *Config, ruleReasons []probes.ReasonInfo) ConditionPo
 func newPolicy(cfg *Config, specs []probes.Spec, runs func(probes.Spec) bool, streams []string, ruleReasons []probes.ReasonInfo) ConditionPolicy {
 	p := ConditionPolicy{
 		Checks:           map[string]CheckPolicy{},
-		LogConditions:    map[string]bool{},
+		LogConditions:    map[string][]probes.Source{},
 		Streams:          streams,
 		Reasons:          cfg.Reasons,
 		QuietWindow:      cfg.QuietWindow,
@@ -342,7 +352,16 @@ func newPolicy(cfg *Config, specs []probes.Spec, runs func(probes.Spec) bool, st
 		}
 		p.Known = append(p.Known, r.Condition)
 		if !cfg.Reasons[r.Reason].Disabled {
-			p.LogConditions[r.Condition] = true
+			srcs := p.LogConditions[r.Condition]
+			if srcs == nil {
+				srcs = []probes.Source{}
+			}
+			for _, src := range r.Sources {
+				if !slices.Contains(srcs, src) {
+					srcs = append(srcs, src)
+				}
+			}
+			p.LogConditions[r.Condition] = srcs
 		}
 	}
 	slices.Sort(p.Known)
@@ -397,13 +416,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.runCtx = ctx
 	cfg, prep := a.cfg, a.pending
+	streams := 0
 	for _, spec := range a.opts.Streams {
 		if sc := a.sources[spec.Name]; sc.Enabled {
 			env := a.baseEnv(cfg)
 			env.Logger = a.logger.With("source", spec.Name)
 			env.Settings = sc.Settings
 			a.pipe.start(ctx, spec, sc, env)
+			streams++
 		}
+	}
+	if streams > 0 {
+		wg.Go(func() { a.pipe.pollSources(ctx) })
 	}
 	enabled := 0
 	for _, spec := range a.opts.Checks {
@@ -489,16 +513,80 @@ func (a *Agent) housekeeping(ctx context.Context) {
 }
 
 // Report is the agent's current findings and conditions, the shape of
-// /debug/findings and `nodetriage check --output json`.
+// /debug/findings and `nodetriage check --output json` (DESIGN §3; Sources
+// is an addition to that schema).
 type Report struct {
 	Node       string            `json:"node"`
 	Findings   []probes.Finding  `json:"findings"`
 	Conditions []ConditionStatus `json:"conditions"`
+	// Sources are the log streams: what each read, or why it did not.
+	Sources []SourceStatus `json:"sources,omitempty"`
+}
+
+// States of a log stream in a report.
+const (
+	SourceStarting      = "starting"
+	SourceRunning       = "running"
+	SourceRead          = "read" // check: read to its end
+	SourceNotApplicable = "not-applicable"
+	SourceFailed        = "failed"
+	SourceDisabled      = "disabled"
+)
+
+// SourceStatus is one log stream in a report.
+type SourceStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Sources are the logs it delivers (delivered, for check).
+	Sources []probes.Source `json:"sources,omitempty"`
+	// Lines counts the lines it delivered; FirstLine and LastLine are the
+	// earliest and latest line times.
+	Lines     uint64    `json:"lines"`
+	FirstLine time.Time `json:"firstLine,omitzero"`
+	LastLine  time.Time `json:"lastLine,omitzero"`
+	// Error is why it does not run or does not apply.
+	Error string `json:"error,omitempty"`
+	// Warnings are what went wrong while it read (check only), e.g.
+	// skipped lines of a kernel log dump.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Report returns the current state.
 func (a *Agent) Report() Report {
-	return newReport(a.opts.NodeName, a.sm.Snapshot())
+	r := newReport(a.opts.NodeName, a.sm.Snapshot())
+	queues := a.pipe.queues()
+	enabled := map[string]bool{}
+	for _, st := range a.sm.Streams() {
+		enabled[st.Name] = true
+		s := sourceStatus(st, SourceRunning)
+		if q := queues[st.Name]; q != nil {
+			q.addLines(&s)
+		}
+		r.Sources = append(r.Sources, s)
+	}
+	for _, spec := range a.opts.Streams {
+		if !enabled[spec.Name] {
+			r.Sources = append(r.Sources, SourceStatus{Name: spec.Name, State: SourceDisabled})
+		}
+	}
+	return r
+}
+
+// sourceStatus reports a stream the state machine knows; running is the
+// word for a stream that runs (SourceRunning, or SourceRead for check).
+func sourceStatus(st StreamStatus, running string) SourceStatus {
+	s := SourceStatus{Name: st.Name, Error: st.Err}
+	switch {
+	case !st.Reported || (st.Running && !st.SourcesKnown):
+		s.State = SourceStarting
+	case st.Running:
+		s.State, s.Sources = running, st.Sources
+	case st.NotApplicable:
+		s.State = SourceNotApplicable
+	default:
+		s.State = SourceFailed
+	}
+	return s
 }
 
 func newReport(node string, s Snapshot) Report {

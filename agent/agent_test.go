@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -25,6 +27,8 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/nodetriage/nodetriage/probes"
+	"github.com/nodetriage/nodetriage/probes/logfile"
+	"github.com/nodetriage/nodetriage/probes/rules"
 )
 
 // syncBuffer is a log sink tests can read while the agent writes.
@@ -193,6 +197,46 @@ func TestAgentNewRejectsBadSettings(t *testing.T) {
 	}
 }
 
+// TestAgentTellsSettingsErrorsByType: a constructor's *probes.FieldError
+// (however wrapped) rejects the configuration; any other error is a host
+// problem the check's loop retries, whatever its text says.
+func TestAgentTellsSettingsErrorsByType(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		wantErr bool
+	}{
+		{name: "field error", err: &probes.FieldError{Field: "checks.picky.settings.limit", Reason: "must be positive"}, wantErr: true},
+		{name: "wrapped field error", err: fmt.Errorf("picky: %w", &probes.FieldError{Field: "checks.picky.settings.limit", Reason: "must be positive"}), wantErr: true},
+		{name: "host problem named like a field", err: errors.New("checks.picky.settings: cannot open /etc/picky.conf")},
+		{name: "not applicable", err: fmt.Errorf("no picky device: %w", probes.ErrNotApplicable)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := probes.Spec{Name: "picky", Condition: "Picky", Interval: time.Minute, Timeout: time.Second, DefaultEnabled: true,
+				New: func(probes.Env) (probes.Check, error) { return nil, tc.err }}
+			_, err := New(testOptions(t, spec))
+			if gotErr := err != nil; gotErr != tc.wantErr {
+				t.Errorf("New = %v, want an error: %v", err, tc.wantErr)
+			}
+		})
+		t.Run(tc.name+" from a stream", func(t *testing.T) {
+			var builds atomic.Int32
+			stream := probes.StreamSpec{Name: "picky-log", DefaultEnabled: true, New: func(probes.Env, probes.StreamOptions) (probes.Stream, error) {
+				builds.Add(1)
+				return nil, tc.err
+			}}
+			opts := testOptions(t)
+			opts.Streams = []probes.StreamSpec{stream}
+			opts.Config.Sources = map[string]SourceConfig{"picky-log": {Enabled: true, QueueSize: 8}}
+			_, err := New(opts)
+			if gotErr := err != nil; gotErr != tc.wantErr || builds.Load() != 1 {
+				t.Errorf("New = %v after %d builds, want an error: %v", err, builds.Load(), tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestHTTPEndpoints(t *testing.T) {
 	clk := testingclock.NewFakeClock(t0)
 	sw := &problemSwitch{}
@@ -279,23 +323,43 @@ func TestAgentClearsLogConditionsWithoutNewInput(t *testing.T) {
 					sink.Emit(l)
 				}
 			}
-		}}, nil
+		}, sources: func() []probes.Source { return []probes.Source{probes.SourceKubelet} }}, nil
+	}}
+	disabled := probes.StreamSpec{Name: "journal", New: func(probes.Env, probes.StreamOptions) (probes.Stream, error) {
+		return nil, errors.New("a disabled stream is not built")
 	}}
 	opts := testOptions(t)
 	opts.Clock = clk
-	opts.Streams = []probes.StreamSpec{stream}
+	opts.Streams = []probes.StreamSpec{stream, disabled}
 	opts.Config.Sources = map[string]SourceConfig{"kmsg": {Enabled: true, QueueSize: 8}}
 	opts.NewMatcher = func(probes.Settings, []string) (Matcher, []probes.ReasonInfo, error) {
-		return &fakeMatcher{condition: "KubeletUnhealthy"}, []probes.ReasonInfo{{Reason: "PLEGUnhealthy", Condition: "KubeletUnhealthy"}}, nil
+		return &fakeMatcher{condition: "KubeletUnhealthy"}, []probes.ReasonInfo{{Reason: "PLEGUnhealthy", Condition: "KubeletUnhealthy",
+			Sources: []probes.Source{probes.SourceKubelet}}}, nil
 	}
 	rep := &fakeReporter{}
 	opts.Reporter = rep
-	startAgent(t, opts)
+	a, _, _ := startAgent(t, opts)
 	lines <- probes.Line{Source: probes.SourceKubelet, Text: "PLEGUnhealthy", Time: t0}
 	waitFor(t, "True", func() bool { c, _ := rep.condition("KubeletUnhealthy"); return c.Status == corev1.ConditionTrue })
+	// The agent learns what the stream delivers on its first poll.
+	waitFor(t, "the sources poll", func() bool {
+		clk.Step(sourcesFirstPoll)
+		st := a.sm.Streams()
+		return len(st) == 1 && st[0].SourcesKnown
+	})
 	waitFor(t, "the housekeeping timer", clk.HasWaiters)
 	clk.Step(opts.Config.QuietWindow)
 	waitFor(t, "False after the quiet window", func() bool { c, _ := rep.condition("KubeletUnhealthy"); return c.Status == corev1.ConditionFalse })
+	if c, _ := rep.condition("KubeletUnhealthy"); c.Message != "No problem found in the kubelet log." {
+		t.Errorf("message = %q", c.Message)
+	}
+	want := []SourceStatus{
+		{Name: "kmsg", State: SourceRunning, Sources: []probes.Source{probes.SourceKubelet}, Lines: 1, FirstLine: t0, LastLine: t0},
+		{Name: "journal", State: SourceDisabled},
+	}
+	if diff := cmp.Diff(want, a.Report().Sources); diff != "" {
+		t.Errorf("report sources (-want +got):\n%s", diff)
+	}
 }
 
 // ConfigMap-style config directory: config.yaml -> ..data/config.yaml,
@@ -393,4 +457,58 @@ func TestConfigReloadThroughConfigMapSwap(t *testing.T) {
 	if sw.runs.Load() != runs {
 		t.Error("a disabled check keeps running")
 	}
+}
+
+// TestAgentFollowsLogFilesComingAndGoing runs the agent with the real file
+// tailer and the default rules: the kubelet's conditions are Unknown while
+// no kubelet log exists, False while /var/log/kubelet.log does, and Unknown
+// again once it is gone.
+func TestAgentFollowsLogFilesComingAndGoing(t *testing.T) {
+	first, every := sourcesFirstPoll, sourcesPollInterval
+	t.Cleanup(func() { sourcesFirstPoll, sourcesPollInterval = first, every }) // after the agent stopped
+	sourcesFirstPoll, sourcesPollInterval = 10*time.Millisecond, 50*time.Millisecond
+
+	opts := testOptions(t)
+	root := opts.Host.Root()
+	opts.Streams = []probes.StreamSpec{logfile.Spec()}
+	cfg, err := ParseConfig([]byte(fmt.Sprintf("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", opts.Config.StateDir)),
+		Catalog{Streams: opts.Streams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Config = cfg
+	opts.NewMatcher = func(probes.Settings, []string) (Matcher, []probes.ReasonInfo, error) {
+		e, err := rules.NewEngine(rules.DefaultRules(), rules.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return e, e.Reasons(), nil
+	}
+	rep := &fakeReporter{}
+	opts.Reporter = rep
+	a, _, _ := startAgent(t, opts)
+	kubelet := func() Condition { c, _ := rep.condition("KubeletUnhealthy"); return c }
+
+	waitFor(t, "KubeletUnhealthy Unknown", func() bool { return kubelet().Status == corev1.ConditionUnknown })
+	if got, want := kubelet().Message, "no kubelet or systemd log is being read: files: reads none of them"; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+	logPath := filepath.Join(root, "var/log/kubelet.log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, []byte("I1122 08:00:00.000000    1234 server.go:1] kubelet started\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "KubeletUnhealthy False", func() bool { return kubelet().Status == corev1.ConditionFalse })
+	if got, want := kubelet().Message, "No problem found in the kubelet log."; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+	if src := a.Report().Sources; len(src) != 1 || src[0].State != SourceRunning || !cmp.Equal(src[0].Sources, []probes.Source{probes.SourceKubelet}) {
+		t.Errorf("report sources = %+v", src)
+	}
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "KubeletUnhealthy Unknown again", func() bool { return kubelet().Status == corev1.ConditionUnknown })
 }

@@ -23,9 +23,10 @@ const (
 	// ReasonCheckFailed is the reason of a condition that is Unknown because
 	// every check owning it failed.
 	ReasonCheckFailed = "CheckFailed"
-	// ReasonLogSourcesFailed is the reason of a log-fed condition that is
-	// Unknown because no log source feeding it is running.
-	ReasonLogSourcesFailed = "LogSourcesFailed"
+	// ReasonLogsNotRead is the reason of a condition fed only by log rules
+	// that is Unknown because no running stream delivers any of the logs
+	// its rules read.
+	ReasonLogsNotRead = "LogsNotRead"
 
 	actionDetected = "Detected"
 	actionCleared  = "Cleared"
@@ -63,9 +64,12 @@ type Snapshot struct {
 type ConditionPolicy struct {
 	// Checks are the enabled checks by name.
 	Checks map[string]CheckPolicy
-	// LogConditions are the condition types the enabled log rules can feed.
-	LogConditions map[string]bool
-	// Streams are the enabled log sources; they feed every log condition.
+	// LogConditions are the condition types the enabled log rules can
+	// feed, each with the log sources those rules read. A condition whose
+	// rules name no source is fed by whatever a running stream delivers.
+	LogConditions map[string][]probes.Source
+	// Streams are the enabled log streams, in the order their problems are
+	// named.
 	Streams []string
 	// Known lists every condition type the agent could own (enabled or not),
 	// so the types nobody owns any more are removed from the Node.
@@ -105,25 +109,38 @@ type ConditionsOptions struct {
 
 // Conditions is the condition state machine. Checks report their full
 // result each run, log consumers report findings as they match, streams
-// report whether they run; Conditions derives each condition's status with
-// problem polarity (True = problem), hands the reporter a new desired state
-// only when something changed, and emits one Event per status change.
+// report whether they run and which log sources they deliver; Conditions
+// derives each condition's status with problem polarity (True = problem),
+// hands the reporter a new desired state only when something changed, and
+// emits one Event per status change.
 //
 // Rules, in order:
 //   - Owners: a check owns its Spec.Condition; the log rules own the
-//     conditions their reasons name. A type with no enabled owner, or whose
-//     owners are all not applicable, is removed from the Node.
+//     conditions their reasons name while a stream is enabled. A type with
+//     no enabled owner, or whose checks are all not applicable and which no
+//     log rule feeds, is removed from the Node.
 //   - True: at least one active warning/problem finding past its visibility
 //     delay. The top finding (highest severity, then the most recently
-//     started, then by key) gives the reason and the message.
+//     started, then by key) gives the reason and the message. A log
+//     finding about the same fault as an active check finding (same
+//     condition and subject, and the same reason when the subject is the
+//     node) is folded into it: one fault, one finding, the check's.
+//   - The logs count as read for a condition while at least one running
+//     stream delivers (probes.SourceReporter) one of the sources its rules
+//     read; "no problem in the logs" is never claimed otherwise.
 //   - Unknown: nothing active, and every applicable owning check failed on
-//     its last run (or, for a log-only condition, no source is running and
-//     at least one failed).
-//   - False: owners reported and nothing is active.
+//     its last run; or, for a condition fed only by log rules (no owning
+//     check applies), its logs are not read, with each stream's reason.
+//   - False: owners reported and nothing is active. The message names the
+//     checks and the logs that found nothing, and says which logs were not
+//     read when a check keeps the condition False without them.
 //   - Until some owner has reported, the type is not handed over at all,
 //     and False or Unknown also wait for every applicable owning check's
 //     first run, so a restart does not flap the Node to False before the
-//     checks ran (the log sources report as soon as they start).
+//     checks ran (the log sources report as soon as they start). A
+//     condition only the logs decide also waits until every stream has said
+//     what it delivers (SetStreamSources), unless a log finding already
+//     makes it True or a running stream already reads its logs.
 //
 // Clearing: a periodic check's finding clears on the first run without it
 // (or when the run fails: the check can no longer vouch for it). A
@@ -196,7 +213,12 @@ type streamStatus struct {
 	// ok: running (agent) or read to the end (check command).
 	ok            bool
 	notApplicable bool
-	err           error
+	// err is why the stream is not ok (with notApplicable: why it does not
+	// apply).
+	err error
+	// sources are what a running stream delivers, once sourcesKnown.
+	sources      []probes.Source
+	sourcesKnown bool
 }
 
 type viewState int
@@ -408,20 +430,71 @@ func (c *Conditions) LogFindings(findings []probes.Finding) {
 	}
 }
 
-// SetStreamStatus records whether a log source is running (ok), does not
-// apply here (err wraps ErrNotApplicable) or failed (err).
-func (c *Conditions) SetStreamStatus(source string, ok bool, err error) {
+// SetStreamStatus records whether a log stream is running (ok), does not
+// apply here (err wraps ErrNotApplicable) or failed (err). A stream that
+// (re)starts delivers nothing the state machine knows of until
+// SetStreamSources says what.
+func (c *Conditions) SetStreamStatus(stream string, ok bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := streamStatus{ok: ok && err == nil, notApplicable: errors.Is(err, probes.ErrNotApplicable)}
-	if err != nil && !st.notApplicable {
-		st.err = err
+	st := streamStatus{ok: ok && err == nil, notApplicable: errors.Is(err, probes.ErrNotApplicable), err: err}
+	if !st.ok {
+		st.sourcesKnown = true // a stream that does not run delivers nothing
 	}
-	if old, seen := c.streams[source]; seen && old.ok == st.ok && old.notApplicable == st.notApplicable && errString(old.err) == errString(st.err) {
+	old, seen := c.streams[stream]
+	if seen && old.ok == st.ok && old.notApplicable == st.notApplicable && errString(old.err) == errString(st.err) {
 		return
 	}
-	c.streams[source] = st
+	c.streams[stream] = st
 	c.refreshAll(c.clock.Now())
+}
+
+// SetStreamSources records which log sources a running stream delivers
+// right now (probes.SourceReporter). It is ignored unless the stream is
+// running.
+func (c *Conditions) SetStreamSources(stream string, sources []probes.Source) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, seen := c.streams[stream]
+	if !seen || !st.ok {
+		return
+	}
+	if st.sourcesKnown && sameSources(st.sources, sources) {
+		return
+	}
+	st.sources, st.sourcesKnown = slices.Clone(sources), true
+	c.streams[stream] = st
+	c.refreshAll(c.clock.Now())
+}
+
+// StreamStatus is one log stream as the state machine sees it.
+type StreamStatus struct {
+	Name string
+	// Running: running (agent) or read to its end (check command).
+	Running       bool
+	NotApplicable bool
+	// Err is why it is not running ("" while it runs or before it reported).
+	Err string
+	// Sources are what it delivers; nil while unknown.
+	Sources      []probes.Source
+	SourcesKnown bool
+	// Reported is false until the stream has said anything.
+	Reported bool
+}
+
+// Streams returns the status of every enabled stream, in policy order.
+func (c *Conditions) Streams() []StreamStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]StreamStatus, 0, len(c.policy.Streams))
+	for _, name := range c.policy.Streams {
+		st, seen := c.streams[name]
+		out = append(out, StreamStatus{
+			Name: name, Running: st.ok, NotApplicable: st.notApplicable, Err: errString(st.err),
+			Sources: slices.Clone(st.sources), SourcesKnown: st.sourcesKnown, Reported: seen,
+		})
+	}
+	return out
 }
 
 // Evaluate expires log-derived findings whose quiet window passed, lets
@@ -513,9 +586,11 @@ func (c *Conditions) Snapshot() Snapshot {
 			}
 		}
 	}
-	for _, byKey := range c.logs {
+	now := c.clock.Now()
+	for typ, byKey := range c.logs {
+		covering := c.checkFindings(typ, now)
 		for _, tf := range byKey {
-			if f, ok := c.effective(tf.f); ok {
+			if f, ok := c.effective(tf.f); ok && !coveredBy(covering, f) {
 				s.Findings = append(s.Findings, f)
 			}
 		}
@@ -740,7 +815,8 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 		}
 	}
 	slices.Sort(checkOwners)
-	logOwned := c.policy.LogConditions[typ] && len(c.policy.Streams) > 0
+	wanted, logOwned := c.policy.LogConditions[typ]
+	logOwned = logOwned && len(c.policy.Streams) > 0
 
 	if len(checkOwners) == 0 && !logOwned {
 		return conditionView{state: viewRemoved}
@@ -763,28 +839,11 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 			succeeded = append(succeeded, name)
 		}
 	}
-	var logApplicable, logRunning bool
-	var logReported bool
-	var streamFailures []string
-	if logOwned {
-		for _, name := range c.policy.Streams {
-			st, seen := c.streams[name]
-			switch {
-			case !seen:
-				logApplicable = true
-			case st.notApplicable:
-			case st.ok:
-				logApplicable, logRunning, logReported = true, true, true
-			default:
-				logApplicable, logReported = true, true
-				streamFailures = append(streamFailures, name+": "+errString(st.err))
-			}
-		}
-	}
-	if len(applicable) == 0 && !logApplicable {
+	if len(applicable) == 0 && !logOwned {
 		return conditionView{state: viewRemoved} // every owner is not applicable
 	}
-	if len(succeeded) == 0 && len(failed) == 0 && !logReported {
+	checksReported := len(succeeded) > 0 || len(failed) > 0
+	if !checksReported && !(logOwned && c.anyStreamReported()) {
 		// Not even restored findings are shown before an owner speaks: the
 		// source they came from may not apply any more.
 		return conditionView{state: viewPending}
@@ -805,16 +864,98 @@ func (c *Conditions) derive(typ string, now time.Time) conditionView {
 		// the check's True or Unknown) at every agent start.
 		return conditionView{state: viewPending}
 	}
-	switch {
-	case len(applicable) > 0 && len(succeeded) == 0 && len(failed) > 0:
-		return conditionView{state: viewPublished, status: corev1.ConditionUnknown, reason: ReasonCheckFailed,
-			message: "could not check: " + strings.Join(failures, "; ")}
-	case len(applicable) == 0 && !logRunning && len(streamFailures) > 0:
-		return conditionView{state: viewPublished, status: corev1.ConditionUnknown, reason: ReasonLogSourcesFailed,
-			message: "could not read the node's logs: " + strings.Join(streamFailures, "; ")}
+	var logs logReading
+	if logOwned {
+		logs = c.logReading(wanted)
 	}
-	return conditionView{state: viewPublished, status: corev1.ConditionFalse, reason: ReasonNoProblem,
-		message: falseMessage(succeeded, logRunning, failures)}
+	if checksReported {
+		if len(succeeded) == 0 {
+			return conditionView{state: viewPublished, status: corev1.ConditionUnknown, reason: ReasonCheckFailed,
+				message: "could not check: " + strings.Join(failures, "; ")}
+		}
+		// Logs a stream has not yet said it reads are not called unread.
+		logsNotRead := logOwned && len(logs.reading) == 0 && !logs.pending
+		return conditionView{state: viewPublished, status: corev1.ConditionFalse, reason: ReasonNoProblem,
+			message: falseMessage(succeeded, logsNotRead, wanted, logs.reading, failures)}
+	}
+	// Only the logs have spoken.
+	if len(logs.reading) > 0 {
+		return conditionView{state: viewPublished, status: corev1.ConditionFalse, reason: ReasonNoProblem,
+			message: "No problem found in " + logNames(logs.reading) + "."}
+	}
+	if logs.pending || len(applicable) > 0 {
+		return conditionView{state: viewPending} // a stream has to say what it reads, or a check has to run
+	}
+	return conditionView{state: viewPublished, status: corev1.ConditionUnknown, reason: ReasonLogsNotRead,
+		message: noLogRead(wanted) + " is being read: " + strings.Join(logs.whys, "; ")}
+}
+
+// logReading is what the enabled streams say about the logs one condition's
+// rules read.
+type logReading struct {
+	// reading are the wanted sources some running stream delivers.
+	reading []probes.Source
+	// pending: a stream has not said yet whether it runs or what it
+	// delivers.
+	pending bool
+	// whys say, per stream, why it delivers none of them.
+	whys []string
+}
+
+// anyStreamReported says whether an enabled stream has said whether it runs.
+func (c *Conditions) anyStreamReported() bool {
+	for _, name := range c.policy.Streams {
+		if _, seen := c.streams[name]; seen {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Conditions) logReading(wanted []probes.Source) logReading {
+	var r logReading
+	// A handful of sources at most: a slice on the stack keeps this
+	// allocation-free on the storm path (every new finding re-derives).
+	var buf [8]probes.Source
+	delivered := buf[:0]
+	for _, name := range c.policy.Streams {
+		st, seen := c.streams[name]
+		switch {
+		case !seen || (st.ok && !st.sourcesKnown):
+			r.pending = true
+		case !st.ok && st.err != nil:
+			r.whys = append(r.whys, name+": "+st.err.Error())
+		case !st.ok:
+			r.whys = append(r.whys, name+": not running")
+		default:
+			found := false
+			for _, src := range st.sources {
+				if len(wanted) == 0 || slices.Contains(wanted, src) {
+					found = true
+					if !slices.Contains(delivered, src) {
+						delivered = append(delivered, src)
+					}
+				}
+			}
+			switch {
+			case found:
+			case len(wanted) == 1:
+				r.whys = append(r.whys, name+": does not read it")
+			default:
+				r.whys = append(r.whys, name+": reads none of them")
+			}
+		}
+	}
+	if len(wanted) == 0 {
+		r.reading = slices.Sorted(slices.Values(delivered))
+		return r
+	}
+	for _, src := range wanted {
+		if slices.Contains(delivered, src) {
+			r.reading = append(r.reading, src)
+		}
+	}
+	return r
 }
 
 // activeSummary is what a True condition says: how many findings make it
@@ -862,10 +1003,55 @@ func (c *Conditions) activeFindings(typ string, now time.Time) activeSummary {
 			}
 		}
 	}
-	for _, tf := range c.logs[typ] {
-		consider(tf)
+	if byKey := c.logs[typ]; len(byKey) > 0 {
+		covering := c.checkFindings(typ, now)
+		for _, tf := range byKey {
+			if f, ok := c.effective(tf.f); !ok || !coveredBy(covering, f) {
+				consider(tf)
+			}
+		}
 	}
 	return s
+}
+
+// checkFindings are the active check findings that raise typ now (past
+// their visibility delay, warning or worse): the ones a log finding about
+// the same fault folds into. Nil, without allocating, when there are none.
+func (c *Conditions) checkFindings(typ string, now time.Time) []probes.Finding {
+	var out []probes.Finding
+	for name, cs := range c.checks {
+		delay := c.policy.Checks[name].VisibilityDelay
+		for _, tf := range cs.findings {
+			if now.Sub(tf.firstSeen) < delay {
+				continue
+			}
+			if f, ok := c.effective(tf.f); ok && f.Condition == typ && f.Severity.Rank() >= probes.SeverityWarning.Rank() {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// coveredBy says whether a log-derived finding is the same fault as one of
+// the check findings: a check and a log rule reporting on the same subject
+// of one condition (or, for the node itself, with the same reason) see one
+// fault two ways, and the check's finding, which describes the current
+// state, speaks for both.
+func coveredBy(checkFindings []probes.Finding, logFinding probes.Finding) bool {
+	for _, cf := range checkFindings {
+		if SameFault(cf, logFinding) {
+			return true
+		}
+	}
+	return false
+}
+
+// SameFault says whether two findings describe one fault: the same
+// condition and subject, and the same reason when the subject is the node.
+func SameFault(a, b probes.Finding) bool {
+	return a.Condition != "" && a.Condition == b.Condition && a.Subject == b.Subject &&
+		(a.Subject != "" || a.Reason == b.Reason)
 }
 
 // message is the top finding with its fix, and "(+N more: A, B)" naming the
@@ -888,22 +1074,71 @@ func (s activeSummary) message() string {
 	return msg + " (+" + strconv.Itoa(s.count-1) + " more: " + strings.Join(others, ", ") + ")"
 }
 
-// falseMessage says who found nothing, and which owning checks could not
-// tell (when others could).
-func falseMessage(checks []string, logs bool, failures []string) string {
-	var msg string
+// falseMessage says which checks and which logs found nothing, which logs
+// were not read, and which owning checks could not tell (when others could).
+func falseMessage(checks []string, logsNotRead bool, wanted, reading []probes.Source, failures []string) string {
+	msg := "No problem found by " + strings.Join(checks, ", ")
 	switch {
-	case len(checks) > 0 && logs:
-		msg = "No problem found by " + strings.Join(checks, ", ") + " or in the node's logs."
-	case logs:
-		msg = "No problem found in the node's logs."
+	case len(reading) > 0:
+		msg += " or in " + logNames(reading) + "."
+	case logsNotRead:
+		names := logNames(wanted)
+		if len(wanted) == 0 {
+			names = "the node's logs"
+		}
+		verb := " is"
+		if len(wanted) != 1 {
+			verb = " are"
+		}
+		msg += "; " + names + verb + " not being read."
 	default:
-		msg = "No problem found by " + strings.Join(checks, ", ") + "."
+		msg += "."
 	}
 	if len(failures) > 0 {
 		msg += " Could not check: " + strings.Join(failures, "; ") + "."
 	}
 	return msg
+}
+
+// logNames names sources as logs: "the kernel log", "the kubelet and
+// systemd logs".
+func logNames(srcs []probes.Source) string {
+	if len(srcs) == 1 {
+		return "the " + string(srcs[0]) + " log"
+	}
+	return "the " + joinSources(srcs, "and") + " logs"
+}
+
+// noLogRead names the logs that are not read: "no kernel log", "no kubelet
+// or systemd log".
+func noLogRead(srcs []probes.Source) string {
+	if len(srcs) == 0 {
+		return "no log"
+	}
+	return "no " + joinSources(srcs, "or") + " log"
+}
+
+func joinSources(srcs []probes.Source, conj string) string {
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = string(s)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + conj + " " + names[len(names)-1]
+}
+
+func sameSources(a, b []probes.Source) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // withFix is a finding's message followed by its remedy.

@@ -51,10 +51,11 @@ func BenchmarkStateMachineStorm(b *testing.B) {
 			rep := &countingReporter{}
 			m, _ := newTestMetrics(b)
 			sm := NewConditions(ConditionsOptions{Clock: clk, Reporter: rep, Metrics: m, BootID: testBoot, Policy: ConditionPolicy{
-				LogConditions: map[string]bool{"ConntrackProblem": true}, Streams: []string{"kmsg"},
+				LogConditions: map[string][]probes.Source{"ConntrackProblem": {probes.SourceKernel}}, Streams: []string{"kmsg"},
 				Reasons: map[string]ReasonOverride{}, QuietWindow: 10 * time.Minute,
 			}})
 			sm.SetStreamStatus("kmsg", true, nil)
+			sm.SetStreamSources("kmsg", []probes.Source{probes.SourceKernel})
 			findings := make([][]probes.Finding, 4096)
 			for i := range findings {
 				findings[i] = []probes.Finding{tc.make(i)}

@@ -27,16 +27,19 @@ type smHarness struct {
 }
 
 // basePolicy: check "cert" owns KubeletUnhealthy, check "disk" owns
-// DiskPressure, the log rules feed KubeletUnhealthy and KernelDeadlock from
-// one stream "kmsg".
+// DiskPressure, the log rules feed KubeletUnhealthy from the kubelet log and
+// KernelDeadlock from the kernel log; one stream "logs" can deliver both.
 func basePolicy() ConditionPolicy {
 	return ConditionPolicy{
 		Checks: map[string]CheckPolicy{
 			"cert": {Condition: "KubeletUnhealthy"},
 			"disk": {Condition: "DiskPressure"},
 		},
-		LogConditions:    map[string]bool{"KubeletUnhealthy": true, "KernelDeadlock": true},
-		Streams:          []string{"kmsg"},
+		LogConditions: map[string][]probes.Source{
+			"KubeletUnhealthy": {probes.SourceKubelet},
+			"KernelDeadlock":   {probes.SourceKernel},
+		},
+		Streams:          []string{"logs"},
 		Known:            []string{"DiskPressure", "KernelDeadlock", "KubeletUnhealthy", "Retired"},
 		Reasons:          map[string]ReasonOverride{},
 		QuietWindow:      10 * time.Minute,
@@ -53,6 +56,13 @@ func newHarness(t testing.TB, p ConditionPolicy, statePath string) *smHarness {
 		StatePath: statePath, Policy: p,
 	})
 	return h
+}
+
+// logsRun reports the stream "logs" running and delivering the kernel and
+// kubelet logs.
+func (h *smHarness) logsRun() {
+	h.sm.SetStreamStatus("logs", true, nil)
+	h.sm.SetStreamSources("logs", []probes.Source{probes.SourceKernel, probes.SourceKubelet})
 }
 
 func (h *smHarness) cond(t testing.TB, typ string) Condition {
@@ -117,7 +127,7 @@ func TestConditionsNotHandedOverBeforeAnOwnerReports(t *testing.T) {
 // verdict) at every agent start. A finding is news at once.
 func TestConditionsCoOwnedWaitsForItsChecks(t *testing.T) {
 	h := newHarness(t, basePolicy(), "")
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	if c, ok := h.reporter.condition("KubeletUnhealthy"); ok {
 		t.Errorf("KubeletUnhealthy handed over as %+v on the stream's word, before cert ran", summarize(c))
 	}
@@ -130,7 +140,7 @@ func TestConditionsCoOwnedWaitsForItsChecks(t *testing.T) {
 	}
 
 	h = newHarness(t, basePolicy(), "")
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	h.sm.LogFindings([]probes.Finding{logFinding("KubeletUnhealthy", "PLEGUnhealthy", "", probes.ClearAfterQuiet)})
 	if got := h.cond(t, "KubeletUnhealthy"); got.Status != corev1.ConditionTrue || got.Reason != "PLEGUnhealthy" {
 		t.Errorf("log finding before cert ran: KubeletUnhealthy = %+v, want True/PLEGUnhealthy", summarize(got))
@@ -167,7 +177,7 @@ func TestConditionsTrueFalseUnknown(t *testing.T) {
 			report: func(h *smHarness) {
 				h.sm.CheckResult("cert", []probes.Finding{finding("cert", "KubeletUnhealthy", "CertExpiring", probes.SeverityProblem, "client")}, nil)
 				h.clock.Step(time.Second)
-				h.sm.SetStreamStatus("kmsg", true, nil)
+				h.logsRun()
 				h.sm.LogFindings([]probes.Finding{logFinding("KubeletUnhealthy", "PLEGUnhealthy", "", probes.ClearAfterQuiet)})
 			},
 			want: condSummary{"True", "PLEGUnhealthy", "PLEGUnhealthy on . Fix: fix  (+1 more: CertExpiring)"},
@@ -189,7 +199,7 @@ func TestConditionsTrueFalseUnknown(t *testing.T) {
 		{
 			name: "a failed check while a stream runs is still Unknown",
 			report: func(h *smHarness) {
-				h.sm.SetStreamStatus("kmsg", true, nil)
+				h.logsRun()
 				h.sm.CheckResult("cert", nil, certErr)
 			},
 			want: condSummary{"Unknown", ReasonCheckFailed, "could not check: cert: " + certErr.Error()},
@@ -198,25 +208,50 @@ func TestConditionsTrueFalseUnknown(t *testing.T) {
 			name: "not applicable check, logs running",
 			report: func(h *smHarness) {
 				h.sm.CheckResult("cert", nil, fmt.Errorf("no cert: %w", probes.ErrNotApplicable))
-				h.sm.SetStreamStatus("kmsg", true, nil)
+				h.logsRun()
 			},
-			want: condSummary{"False", ReasonNoProblem, "No problem found in the node's logs."},
+			want: condSummary{"False", ReasonNoProblem, "No problem found in the kubelet log."},
 		},
 		{
 			name: "check healthy and logs running",
 			report: func(h *smHarness) {
 				h.sm.CheckResult("cert", nil, nil)
-				h.sm.SetStreamStatus("kmsg", true, nil)
+				h.logsRun()
 			},
-			want: condSummary{"False", ReasonNoProblem, "No problem found by cert or in the node's logs."},
+			want: condSummary{"False", ReasonNoProblem, "No problem found by cert or in the kubelet log."},
+		},
+		{
+			name: "check healthy, the logs not read",
+			report: func(h *smHarness) {
+				h.sm.CheckResult("cert", nil, nil)
+				h.sm.SetStreamStatus("logs", false, errors.New("open /dev/kmsg: permission denied"))
+			},
+			want: condSummary{"False", ReasonNoProblem, "No problem found by cert; the kubelet log is not being read."},
+		},
+		{
+			name: "check healthy, the stream runs without the kubelet log",
+			report: func(h *smHarness) {
+				h.sm.CheckResult("cert", nil, nil)
+				h.sm.SetStreamStatus("logs", true, nil)
+				h.sm.SetStreamSources("logs", []probes.Source{probes.SourceKernel})
+			},
+			want: condSummary{"False", ReasonNoProblem, "No problem found by cert; the kubelet log is not being read."},
+		},
+		{
+			name: "check healthy, the stream has not said what it reads",
+			report: func(h *smHarness) {
+				h.sm.CheckResult("cert", nil, nil)
+				h.sm.SetStreamStatus("logs", true, nil)
+			},
+			want: condSummary{"False", ReasonNoProblem, "No problem found by cert."},
 		},
 		{
 			name: "log-only condition with its stream failing",
 			report: func(h *smHarness) {
 				h.sm.CheckResult("cert", nil, fmt.Errorf("no cert: %w", probes.ErrNotApplicable))
-				h.sm.SetStreamStatus("kmsg", false, errors.New("open /dev/kmsg: permission denied"))
+				h.sm.SetStreamStatus("logs", false, errors.New("open /dev/kmsg: permission denied"))
 			},
-			want: condSummary{"Unknown", ReasonLogSourcesFailed, "could not read the node's logs: kmsg: open /dev/kmsg: permission denied"},
+			want: condSummary{"Unknown", ReasonLogsNotRead, "no kubelet log is being read: logs: open /dev/kmsg: permission denied"},
 		},
 	}
 	for _, tc := range tests {
@@ -256,9 +291,11 @@ func TestConditionsRemoval(t *testing.T) {
 			t.Error("a removed condition keeps its status series")
 		}
 	})
-	t.Run("log-only condition whose streams do not apply", func(t *testing.T) {
-		h := newHarness(t, basePolicy(), "")
-		h.sm.SetStreamStatus("kmsg", false, fmt.Errorf("no /dev/kmsg: %w", probes.ErrNotApplicable))
+	t.Run("log-only condition without enabled streams", func(t *testing.T) {
+		p := basePolicy()
+		p.Streams = nil
+		h := newHarness(t, p, "")
+		h.sm.Evaluate()
 		_, _, remove, _ := h.reporter.state()
 		if !contains(remove, "KernelDeadlock") {
 			t.Errorf("KernelDeadlock not removed: %v", remove)
@@ -280,9 +317,9 @@ func TestConditionsRemoval(t *testing.T) {
 	})
 	t.Run("reason disabled: its log condition loses its owner", func(t *testing.T) {
 		p := basePolicy()
-		p.LogConditions = map[string]bool{} // the agent leaves out conditions fed only by disabled reasons
+		p.LogConditions = map[string][]probes.Source{} // the agent leaves out conditions fed only by disabled reasons
 		h := newHarness(t, p, "")
-		h.sm.SetStreamStatus("kmsg", true, nil)
+		h.logsRun()
 		_, _, remove, _ := h.reporter.state()
 		if !contains(remove, "KernelDeadlock") {
 			t.Errorf("KernelDeadlock not removed: %v", remove)
@@ -335,13 +372,13 @@ func TestConditionsHandOverOnlyOnChange(t *testing.T) {
 	h := newHarness(t, basePolicy(), "")
 	h.sm.CheckResult("disk", nil, nil)
 	h.sm.CheckResult("cert", nil, nil)
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	before, _, _, _ := h.reporter.state()
 	for range 10 {
 		h.clock.Step(time.Minute)
 		h.sm.CheckResult("disk", nil, nil)
 		h.sm.CheckResult("cert", nil, nil)
-		h.sm.SetStreamStatus("kmsg", true, nil)
+		h.logsRun()
 		h.sm.Evaluate()
 	}
 	after, _, _, _ := h.reporter.state()
@@ -395,7 +432,7 @@ func TestConditionsLogTemporaryEvents(t *testing.T) {
 
 func TestConditionsQuietWindow(t *testing.T) {
 	h := newHarness(t, basePolicy(), "")
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	h.sm.CheckResult("cert", nil, nil)
 	pleg := logFinding("KubeletUnhealthy", "PLEGUnhealthy", "", probes.ClearAfterQuiet)
 	h.sm.LogFindings([]probes.Finding{pleg})
@@ -439,7 +476,7 @@ func TestConditionsQuietWindow(t *testing.T) {
 
 func TestConditionsRecovery(t *testing.T) {
 	h := newHarness(t, basePolicy(), "")
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	nfs := logFinding("KernelDeadlock", "NFSNotResponding", "server-a", probes.ClearAfterQuiet)
 	other := logFinding("KernelDeadlock", "NFSNotResponding", "server-b", probes.ClearAfterQuiet)
 	h.sm.LogFindings([]probes.Finding{nfs, other})
@@ -460,7 +497,7 @@ func TestConditionsRecovery(t *testing.T) {
 
 func TestConditionsClearOnReboot(t *testing.T) {
 	h := newHarness(t, basePolicy(), "")
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	hung := logFinding("KernelDeadlock", "DockerHung", "dockerd", probes.ClearOnReboot)
 	h.sm.LogFindings([]probes.Finding{hung})
 	h.clock.Step(30 * 24 * time.Hour)
@@ -474,7 +511,7 @@ func TestConditionsClearOnReboot(t *testing.T) {
 
 	// A journal replay of the previous boot raises nothing.
 	h2 := newHarness(t, basePolicy(), "")
-	h2.sm.SetStreamStatus("kmsg", true, nil)
+	h2.logsRun()
 	prev := hung
 	prev.Clear.BootID = "boot-0"
 	h2.sm.LogFindings([]probes.Finding{prev})
@@ -542,7 +579,7 @@ func TestConditionsReasonOverrides(t *testing.T) {
 		// start, the key breaks the tie.
 		t.Fatalf("reason = %s", c.Reason)
 	}
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	h.sm.LogFindings([]probes.Finding{{Check: "kernel-log", Reason: "Noisy", Severity: probes.SeverityWarning, Message: "x"}})
 	for _, e := range h.events() {
 		if e.Reason == "Noisy" {
@@ -585,7 +622,7 @@ func TestConditionsPersistence(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, StateFileName)
 	h := newHarness(t, basePolicy(), path)
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	h.sm.LogFindings([]probes.Finding{
 		logFinding("KernelDeadlock", "DockerHung", "dockerd", probes.ClearOnReboot),
 		logFinding("KubeletUnhealthy", "PLEGUnhealthy", "", probes.ClearAfterQuiet),
@@ -637,7 +674,7 @@ func TestConditionsPersistence(t *testing.T) {
 	if _, ok := r.condition("KernelDeadlock"); ok {
 		t.Error("restored condition handed over before its stream ran")
 	}
-	c.SetStreamStatus("kmsg", true, nil)
+	c.SetStreamStatus("logs", true, nil)
 	if cond, ok := r.condition("KernelDeadlock"); !ok || cond.Status != corev1.ConditionTrue {
 		t.Errorf("restored KernelDeadlock = %+v, %v", cond, ok)
 	}
@@ -650,7 +687,7 @@ func TestConditionsUnwritableStateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, basePolicy(), filepath.Join(blocker, "state", StateFileName)) // a file where a dir should be
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	for i := range 3 {
 		h.sm.LogFindings([]probes.Finding{logFinding("KernelDeadlock", "DockerHung", fmt.Sprint(i), probes.ClearOnReboot)})
 		h.sm.Flush()
@@ -676,7 +713,7 @@ func TestConditionsCorruptStateFile(t *testing.T) {
 
 func TestConditionsBoundedLogFindings(t *testing.T) {
 	h := newHarness(t, basePolicy(), "")
-	h.sm.SetStreamStatus("kmsg", true, nil)
+	h.logsRun()
 	for i := range 3 * maxLogFindingsPerCondition {
 		h.clock.Step(time.Millisecond)
 		h.sm.LogFindings([]probes.Finding{logFinding("KernelDeadlock", "TaskHung", fmt.Sprint("task-", i), probes.ClearOnReboot)})
@@ -714,4 +751,273 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// twoStreams: KernelDeadlock is fed by the kernel log, KubeletUnhealthy by
+// the kubelet and systemd logs; streams kmsg and journal are enabled.
+func twoStreams() ConditionPolicy {
+	p := basePolicy()
+	p.Checks = map[string]CheckPolicy{}
+	p.LogConditions = map[string][]probes.Source{
+		"KernelDeadlock":   {probes.SourceKernel},
+		"KubeletUnhealthy": {probes.SourceKubelet, probes.SourceSystemd},
+	}
+	p.Streams = []string{"kmsg", "journal"}
+	return p
+}
+
+var (
+	errNoKmsg    = fmt.Errorf("open /dev/kmsg: no such file or directory: %w", probes.ErrNotApplicable)
+	errNoJournal = fmt.Errorf("no journal directory on this host (/var/log/journal, /run/log/journal): %w", probes.ErrNotApplicable)
+)
+
+func TestConditionsLogOnlyNeedsItsLogsRead(t *testing.T) {
+	services := []probes.Source{probes.SourceKubelet, probes.SourceContainerd, probes.SourceSystemd}
+	tests := []struct {
+		name    string
+		report  func(sm *Conditions)
+		kernel  *condSummary // nil: not handed over
+		kubelet *condSummary
+	}{
+		{
+			name: "nothing can be read (check --host-root on an empty directory)",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", false, errNoKmsg)
+				sm.SetStreamStatus("journal", false, errNoJournal)
+			},
+			kernel: &condSummary{"Unknown", ReasonLogsNotRead, "no kernel log is being read: kmsg: " + errNoKmsg.Error() + "; journal: " + errNoJournal.Error()},
+			kubelet: &condSummary{"Unknown", ReasonLogsNotRead, "no kubelet or systemd log is being read: kmsg: " + errNoKmsg.Error() +
+				"; journal: " + errNoJournal.Error()},
+		},
+		{
+			name: "kmsg reads the kernel, the journal the services",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", true, nil)
+				sm.SetStreamSources("kmsg", []probes.Source{probes.SourceKernel, probes.SourceKmsgUser})
+				sm.SetStreamStatus("journal", true, nil)
+				sm.SetStreamSources("journal", services)
+			},
+			kernel:  &condSummary{"False", ReasonNoProblem, "No problem found in the kernel log."},
+			kubelet: &condSummary{"False", ReasonNoProblem, "No problem found in the kubelet and systemd logs."},
+		},
+		{
+			name: "the journal runs without the kernel transport and kmsg is unreadable",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", false, errNoKmsg)
+				sm.SetStreamStatus("journal", true, nil)
+				sm.SetStreamSources("journal", services)
+			},
+			kernel:  &condSummary{"Unknown", ReasonLogsNotRead, "no kernel log is being read: kmsg: " + errNoKmsg.Error() + "; journal: does not read it"},
+			kubelet: &condSummary{"False", ReasonNoProblem, "No problem found in the kubelet and systemd logs."},
+		},
+		{
+			name: "one of the sources is enough",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", false, errNoKmsg)
+				sm.SetStreamStatus("journal", true, nil)
+				sm.SetStreamSources("journal", []probes.Source{probes.SourceSystemd})
+			},
+			kernel:  &condSummary{"Unknown", ReasonLogsNotRead, "no kernel log is being read: kmsg: " + errNoKmsg.Error() + "; journal: does not read it"},
+			kubelet: &condSummary{"False", ReasonNoProblem, "No problem found in the systemd log."},
+		},
+		{
+			name: "a running stream with none of them",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", true, nil)
+				sm.SetStreamSources("kmsg", []probes.Source{probes.SourceKernel})
+				sm.SetStreamStatus("journal", false, errors.New("journal directory /var/log/journal has no journal files (*.journal)"))
+			},
+			kernel: &condSummary{"False", ReasonNoProblem, "No problem found in the kernel log."},
+			kubelet: &condSummary{"Unknown", ReasonLogsNotRead, "no kubelet or systemd log is being read: kmsg: reads none of them; " +
+				"journal: journal directory /var/log/journal has no journal files (*.journal)"},
+		},
+		{
+			name: "a stream that has not said what it reads holds back Unknown",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", false, errNoKmsg)
+				sm.SetStreamStatus("journal", true, nil)
+			},
+		},
+		{
+			name: "a stream that has not reported at all holds back Unknown, not False",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", true, nil)
+				sm.SetStreamSources("kmsg", []probes.Source{probes.SourceKernel})
+			},
+			kernel: &condSummary{"False", ReasonNoProblem, "No problem found in the kernel log."},
+		},
+		{
+			name: "sources from a stream that does not run are ignored",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", false, errNoKmsg)
+				sm.SetStreamSources("kmsg", []probes.Source{probes.SourceKernel})
+				sm.SetStreamStatus("journal", false, errNoJournal)
+			},
+			kernel: &condSummary{"Unknown", ReasonLogsNotRead, "no kernel log is being read: kmsg: " + errNoKmsg.Error() + "; journal: " + errNoJournal.Error()},
+			kubelet: &condSummary{"Unknown", ReasonLogsNotRead, "no kubelet or systemd log is being read: kmsg: " + errNoKmsg.Error() +
+				"; journal: " + errNoJournal.Error()},
+		},
+		{
+			name: "an active finding needs no sources to be True",
+			report: func(sm *Conditions) {
+				sm.SetStreamStatus("kmsg", true, nil)
+				sm.LogFindings([]probes.Finding{logFinding("KernelDeadlock", "TaskHung", "containerd", probes.ClearOnReboot)})
+			},
+			kernel: &condSummary{"True", "TaskHung", "TaskHung on containerd. Fix: fix containerd"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, twoStreams(), "")
+			tc.report(h.sm)
+			for typ, want := range map[string]*condSummary{"KernelDeadlock": tc.kernel, "KubeletUnhealthy": tc.kubelet} {
+				got, ok := h.reporter.condition(typ)
+				switch {
+				case want == nil && ok:
+					t.Errorf("%s handed over: %+v", typ, got)
+				case want != nil && !ok:
+					t.Errorf("%s not handed over, want %+v", typ, *want)
+				case want != nil:
+					if diff := cmp.Diff(*want, summarize(got)); diff != "" {
+						t.Errorf("%s (-want +got):\n%s", typ, diff)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConditionsFollowWhatStreamsDeliver: the same stream status with
+// changing sources moves the condition, one Event per status change, and an
+// unchanged answer costs nothing.
+func TestConditionsFollowWhatStreamsDeliver(t *testing.T) {
+	h := newHarness(t, twoStreams(), "")
+	h.sm.SetStreamStatus("kmsg", false, errNoKmsg)
+	h.sm.SetStreamStatus("journal", true, nil)
+	h.sm.SetStreamSources("journal", []probes.Source{probes.SourceKubelet})
+	if c := h.cond(t, "KernelDeadlock"); c.Status != corev1.ConditionUnknown {
+		t.Fatalf("without the kernel transport: %+v", c)
+	}
+	h.clock.Step(time.Minute)
+	h.sm.SetStreamSources("journal", []probes.Source{probes.SourceKubelet, probes.SourceKernel})
+	if c := h.cond(t, "KernelDeadlock"); c.Status != corev1.ConditionFalse || !c.LastTransitionTime.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("with the kernel transport: %+v", c)
+	}
+	before, _, _, _ := h.reporter.state()
+	h.sm.SetStreamSources("journal", []probes.Source{probes.SourceKernel, probes.SourceKubelet}) // same set
+	if after, _, _, _ := h.reporter.state(); after != before {
+		t.Errorf("an unchanged answer caused %d hand-overs", after-before)
+	}
+	h.clock.Step(time.Minute)
+	h.sm.SetStreamStatus("journal", false, errors.New("journal: sd_journal_next: bad message"))
+	if c := h.cond(t, "KernelDeadlock"); c.Status != corev1.ConditionUnknown ||
+		c.Message != "no kernel log is being read: kmsg: "+errNoKmsg.Error()+"; journal: journal: sd_journal_next: bad message" {
+		t.Fatalf("journal failed: %+v", c)
+	}
+	// Running again: what it delivers is unknown until it says, so the
+	// condition keeps its last word instead of flapping.
+	h.sm.SetStreamStatus("journal", true, nil)
+	if c := h.cond(t, "KernelDeadlock"); c.Status != corev1.ConditionUnknown {
+		t.Fatalf("restarted journal before it said what it reads: %+v", c)
+	}
+	h.sm.SetStreamSources("journal", []probes.Source{probes.SourceKernel})
+	if c := h.cond(t, "KernelDeadlock"); c.Status != corev1.ConditionFalse {
+		t.Fatalf("restarted journal reading the kernel log: %+v", c)
+	}
+	var got []string
+	for _, e := range h.events() {
+		if strings.HasPrefix(e.Note, "KernelDeadlock") {
+			got = append(got, e.Action+" "+e.Reason)
+		}
+	}
+	want := []string{"CouldNotCheck LogsNotRead", "Cleared LogsNotRead", "CouldNotCheck LogsNotRead", "Cleared LogsNotRead"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("KernelDeadlock events (-want +got):\n%s", diff)
+	}
+}
+
+// TestConditionsFoldLogFindingsIntoCheckFindings: a log rule and a check
+// reporting one fault make one finding, the check's.
+func TestConditionsFoldLogFindingsIntoCheckFindings(t *testing.T) {
+	p := basePolicy()
+	p.Checks["sandbox"] = CheckPolicy{Condition: "SandboxImageMissing"}
+	p.LogConditions["SandboxImageMissing"] = []probes.Source{probes.SourceKubelet}
+	h := newHarness(t, p, "")
+	h.logsRun()
+	const pause = "registry.k8s.io/pause:3.8"
+	notPresent := finding("sandbox", "SandboxImageMissing", "SandboxImageNotPresent", probes.SeverityWarning, pause)
+	pulls := logFinding("SandboxImageMissing", "SandboxImagePullFailing", pause, probes.ClearAfterQuiet)
+	otherImage := logFinding("SandboxImageMissing", "SandboxImagePullFailing", "registry.k8s.io/pause:3.10", probes.ClearAfterQuiet)
+
+	h.sm.CheckResult("sandbox", []probes.Finding{notPresent}, nil)
+	h.sm.LogFindings([]probes.Finding{pulls})
+	if c := h.cond(t, "SandboxImageMissing"); c.Reason != "SandboxImageNotPresent" || strings.Contains(c.Message, "more") {
+		t.Errorf("one fault seen twice: %+v", c)
+	}
+	var reasons []string
+	for _, f := range h.sm.Snapshot().Findings {
+		if f.Condition == "SandboxImageMissing" {
+			reasons = append(reasons, f.Reason)
+		}
+	}
+	if diff := cmp.Diff([]string{"SandboxImageNotPresent"}, reasons); diff != "" {
+		t.Errorf("snapshot (-want +got):\n%s", diff)
+	}
+
+	// Another subject is another fault.
+	h.sm.LogFindings([]probes.Finding{otherImage})
+	if c := h.cond(t, "SandboxImageMissing"); !strings.HasSuffix(c.Message, "(+1 more: SandboxImageNotPresent)") {
+		t.Errorf("two faults: %+v", c)
+	}
+	// The check no longer sees it: the log finding speaks until its quiet
+	// window passes.
+	h.sm.CheckResult("sandbox", nil, nil)
+	if c := h.cond(t, "SandboxImageMissing"); c.Reason != "SandboxImagePullFailing" || !strings.HasSuffix(c.Message, "(+1 more: SandboxImagePullFailing)") {
+		t.Errorf("after the image came back: %+v", c)
+	}
+
+	// On the node itself (no subject) only the same reason is the same fault.
+	h.sm.CheckResult("cert", []probes.Finding{finding("cert", "KubeletUnhealthy", "KubeletRestartLoop", probes.SeverityProblem, "")}, nil)
+	h.sm.LogFindings([]probes.Finding{logFinding("KubeletUnhealthy", "KubeletRestartLoop", "", probes.ClearAfterQuiet)})
+	if c := h.cond(t, "KubeletUnhealthy"); strings.Contains(c.Message, "more") {
+		t.Errorf("same reason on the node: %+v", c)
+	}
+	h.sm.LogFindings([]probes.Finding{logFinding("KubeletUnhealthy", "PLEGUnhealthy", "", probes.ClearAfterQuiet)})
+	if c := h.cond(t, "KubeletUnhealthy"); !strings.Contains(c.Message, "(+1 more: ") {
+		t.Errorf("another reason on the node is another fault: %+v", c)
+	}
+}
+
+func TestSameFault(t *testing.T) {
+	base := probes.Finding{Condition: "C", Reason: "R", Subject: "s"}
+	tests := []struct {
+		name string
+		mod  func(f *probes.Finding)
+		want bool
+	}{
+		{"identical", func(*probes.Finding) {}, true},
+		{"another reason, same subject", func(f *probes.Finding) { f.Reason = "Other" }, true},
+		{"another subject", func(f *probes.Finding) { f.Subject = "t" }, false},
+		{"another condition", func(f *probes.Finding) { f.Condition = "D" }, false},
+		{"event-only", func(f *probes.Finding) { f.Condition = "" }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base
+			tc.mod(&b)
+			a := base
+			if tc.name == "event-only" {
+				a.Condition = ""
+			}
+			if got := SameFault(a, b); got != tc.want {
+				t.Errorf("SameFault = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	node := probes.Finding{Condition: "C", Reason: "R"}
+	other := node
+	other.Reason = "Other"
+	if !SameFault(node, node) || SameFault(node, other) {
+		t.Error("on the node only the same reason is the same fault")
+	}
 }

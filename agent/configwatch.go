@@ -89,10 +89,12 @@ func (a *Agent) reload(ctx context.Context) {
 		a.rejectReload(path, err)
 		return
 	}
-	a.apply(ctx, prep)
-	a.cfgBytes = data
+	// Counted before it takes effect, so whoever sees the new behaviour
+	// (a condition changing) also sees the reload counted.
 	a.metrics.configReloads.WithLabelValues("success").Inc()
 	a.metrics.configLastReload.Set(1)
+	a.apply(ctx, prep)
+	a.cfgBytes = data
 	a.logger.Info("config reloaded", "path", path)
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -106,11 +107,13 @@ func TestNodeCacheIntegration(t *testing.T) {
 	if err := c.Client.CoreV1().Nodes().Delete(ctx, "cached", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	kubeWaitFor(t, func() error {
+		if n := logs.count(slog.LevelWarn, "cannot read own Node"); n != 2 {
+			return fmt.Errorf("%d warnings after a second failure period, want 2", n)
+		}
+		return nil
+	})
 	if got := cache.Get(); got == nil || got.UID != created.UID {
 		t.Errorf("Get() after the Node was deleted = %v, want the last good copy", got)
-	}
-	if n := logs.count(slog.LevelWarn, "cannot read own Node"); n != 2 {
-		t.Errorf("%d warnings after a second failure period, want 2", n)
 	}
 }

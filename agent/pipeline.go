@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,16 @@ const (
 	// running again once it has delivered a line or stayed up this long, so
 	// a source failing on every restart does not flap its conditions.
 	streamHealthyAfter = 30 * time.Second
+)
+
+// sourcesFirstPoll and sourcesPollInterval: how soon after start, and then
+// how often, each running stream is asked which sources it delivers
+// (probes.SourceReporter). Until the first answer the conditions only its
+// rules decide are not reported, so a start does not flap them to Unknown.
+// Variables so tests can shorten them.
+var (
+	sourcesFirstPoll    = time.Second
+	sourcesPollInterval = 5 * time.Second
 )
 
 // matcherHolder lets the matcher be swapped atomically on reload.
@@ -102,11 +113,31 @@ type sourceQueue struct {
 	// healthy is false after a failure until the source proves itself again.
 	healthy atomic.Bool
 	sm      *Conditions
+	// current is the stream instance running now, nil between runs.
+	current atomic.Pointer[runningStream]
+	// delivered counts lines (dropped ones included); firstLine and
+	// lastLine are the earliest and latest line times seen (UnixNano, 0 =
+	// none), for the report.
+	delivered           atomic.Uint64
+	firstLine, lastLine atomic.Int64
 }
+
+type runningStream struct{ s probes.Stream }
 
 // Emit queues a line without blocking; a full queue drops and counts it.
 func (q *sourceQueue) Emit(l probes.Line) {
 	q.read.Inc()
+	q.delivered.Add(1)
+	if !l.Time.IsZero() {
+		// One stream goroutine emits into a queue: load-then-store is safe.
+		at := l.Time.UnixNano()
+		if first := q.firstLine.Load(); first == 0 || at < first {
+			q.firstLine.Store(at)
+		}
+		if at > q.lastLine.Load() {
+			q.lastLine.Store(at)
+		}
+	}
 	select {
 	case q.lines <- l:
 	default:
@@ -140,6 +171,70 @@ func (p *pipeline) start(ctx context.Context, spec probes.StreamSpec, cfg Source
 		defer p.wg.Done()
 		p.consume(ctx, q)
 	}()
+}
+
+// pollSources calls reportSources sourcesFirstPoll after it starts and then
+// every sourcesPollInterval until ctx is done. Streams have no way to
+// announce a change (a log file appearing or going away), so they are asked
+// on a timer; the agent runs it when it has streams.
+func (p *pipeline) pollSources(ctx context.Context) {
+	wait := sourcesFirstPoll
+	for {
+		t := p.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		p.reportSources()
+		wait = sourcesPollInterval
+	}
+}
+
+// reportSources asks every running stream which sources it delivers and
+// tells the state machine, which re-derives the conditions only when an
+// answer changed.
+func (p *pipeline) reportSources() {
+	p.mu.Lock()
+	queues := slices.Clone(p.sources)
+	p.mu.Unlock()
+	for _, q := range queues {
+		if run := q.current.Load(); run != nil {
+			p.sm.SetStreamSources(q.name, streamSources(run.s))
+		}
+	}
+}
+
+// streamSources is what a stream says it delivers; a stream that cannot
+// say is taken to deliver nothing, so it never vouches for "no problem".
+func streamSources(s probes.Stream) []probes.Source {
+	if r, ok := s.(probes.SourceReporter); ok {
+		return r.Sources()
+	}
+	return nil
+}
+
+// addLines fills in the stream's line counts for the report.
+func (q *sourceQueue) addLines(st *SourceStatus) {
+	st.Lines = q.delivered.Load()
+	if at := q.firstLine.Load(); at != 0 {
+		st.FirstLine = time.Unix(0, at).UTC()
+	}
+	if at := q.lastLine.Load(); at != 0 {
+		st.LastLine = time.Unix(0, at).UTC()
+	}
+}
+
+// queues returns the sources' queues by name.
+func (p *pipeline) queues() map[string]*sourceQueue {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]*sourceQueue, len(p.sources))
+	for _, q := range p.sources {
+		out[q.name] = q
+	}
+	return out
 }
 
 func (p *pipeline) wait() { p.wg.Wait() }
@@ -185,6 +280,8 @@ func (p *pipeline) runStreamOnce(ctx context.Context, spec probes.StreamSpec, en
 	if err != nil {
 		return err
 	}
+	q.current.Store(&runningStream{s: s})
+	defer q.current.Store(nil)
 	if lossy, ok := s.(probes.Lossy); ok {
 		p.metrics.recordsLost.track(spec.Name, lossy)
 	}

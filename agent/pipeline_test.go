@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	testingclock "k8s.io/utils/clock/testing"
@@ -17,16 +18,27 @@ import (
 	"github.com/nodetriage/nodetriage/probes"
 )
 
-// fakeStream runs fn as its Run.
+// fakeStream runs fn as its Run and says it delivers what sources returns.
 type fakeStream struct {
-	name string
-	run  func(ctx context.Context, sink probes.Sink) error
-	lost atomic.Uint64
+	name    string
+	run     func(ctx context.Context, sink probes.Sink) error
+	sources func() []probes.Source // nil: delivers nothing
+	lost    atomic.Uint64
 }
 
 func (s *fakeStream) Name() string                                    { return s.name }
 func (s *fakeStream) Run(ctx context.Context, sink probes.Sink) error { return s.run(ctx, sink) }
 func (s *fakeStream) Lost() uint64                                    { return s.lost.Load() }
+
+func (s *fakeStream) Sources() []probes.Source {
+	if s.sources == nil {
+		return nil
+	}
+	return s.sources()
+}
+
+// kernelOnly is a fakeStream's sources: the kernel log.
+func kernelOnly() []probes.Source { return []probes.Source{probes.SourceKernel} }
 
 // fakeMatcher turns every line whose text is a reason into a finding.
 type fakeMatcher struct {
@@ -76,7 +88,7 @@ func newPipeHarness(t *testing.T, m Matcher, enrich EnrichFunc) *pipeHarness {
 	h.metrics, _ = newTestMetrics(t)
 	h.matcher.store(m)
 	h.sm = NewConditions(ConditionsOptions{Clock: h.clock, Reporter: h.reporter, Metrics: h.metrics, Policy: ConditionPolicy{
-		LogConditions: map[string]bool{"KernelDeadlock": true}, Streams: []string{"kmsg"},
+		LogConditions: map[string][]probes.Source{"KernelDeadlock": {probes.SourceKernel}}, Streams: []string{"kmsg"},
 		Reasons: map[string]ReasonOverride{}, QuietWindow: time.Hour,
 	}})
 	h.pipe = &pipeline{clock: h.clock, logger: slog.New(slog.DiscardHandler), metrics: h.metrics, sm: h.sm, matcher: h.matcher, enrich: enrich}
@@ -174,7 +186,7 @@ func TestPipelineRestartsFailingStreamsWithBackoff(t *testing.T) {
 		return testutil.ToFloat64(h.metrics.streamRestarts.WithLabelValues("kmsg")) == 1
 	})
 	c, _ := h.reporter.condition("KernelDeadlock")
-	if c.Status != corev1.ConditionUnknown || c.Message != "could not read the node's logs: kmsg: read /dev/kmsg: broken pipe" {
+	if c.Status != corev1.ConditionUnknown || c.Reason != ReasonLogsNotRead || c.Message != "no kernel log is being read: kmsg: read /dev/kmsg: broken pipe" {
 		t.Errorf("condition = %+v", c)
 	}
 	for i, backoff := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
@@ -194,10 +206,13 @@ func TestPipelineRestartsFailingStreamsWithBackoff(t *testing.T) {
 func TestPipelineNotApplicableStreamIsNotRestarted(t *testing.T) {
 	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
 	h.start(nil, 16, fmt.Errorf("no /dev/kmsg: %w", probes.ErrNotApplicable))
-	waitFor(t, "the condition removed", func() bool {
-		_, _, remove, _ := h.reporter.state()
-		return contains(remove, "KernelDeadlock")
+	waitFor(t, "the condition Unknown", func() bool {
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionUnknown
 	})
+	if c, _ := h.reporter.condition("KernelDeadlock"); c.Message != "no kernel log is being read: kmsg: no /dev/kmsg: not applicable on this node" {
+		t.Errorf("message = %q", c.Message)
+	}
 	time.Sleep(20 * time.Millisecond)
 	if h.clock.HasWaiters() || testutil.ToFloat64(h.metrics.streamRestarts.WithLabelValues("kmsg")) != 0 {
 		t.Error("a not-applicable stream is being restarted")
@@ -213,7 +228,7 @@ func TestPipelineRecoveredStreamTurnsHealthyAgain(t *testing.T) {
 		}
 		<-ctx.Done()
 		return nil
-	}}
+	}, sources: kernelOnly}
 	h.start(stream, 16, nil)
 	waitFor(t, "Unknown", func() bool {
 		c, _ := h.reporter.condition("KernelDeadlock")
@@ -226,6 +241,11 @@ func TestPipelineRecoveredStreamTurnsHealthyAgain(t *testing.T) {
 		t.Fatalf("healthy before proving itself: %+v", c)
 	}
 	h.clock.Step(streamHealthyAfter)
+	waitFor(t, "running again", func() bool {
+		st := h.sm.Streams()
+		return len(st) == 1 && st[0].Running
+	})
+	h.pipe.reportSources()
 	waitFor(t, "False", func() bool {
 		c, _ := h.reporter.condition("KernelDeadlock")
 		return c.Status == corev1.ConditionFalse
@@ -256,4 +276,48 @@ func TestPipelineHealthReportsAStuckConsumer(t *testing.T) {
 	}
 	close(m.block)
 	waitFor(t, "the consumer to finish", func() bool { return h.pipe.health() == nil })
+}
+
+// TestPipelinePollsWhatStreamsDeliver: the poll hands each running stream's
+// sources to the state machine, so a log-fed condition is False only while
+// its log is read.
+func TestPipelinePollsWhatStreamsDeliver(t *testing.T) {
+	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+	var delivering atomic.Pointer[[]probes.Source]
+	delivering.Store(&[]probes.Source{probes.SourceKernel})
+	stream := &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+		sink.Emit(probes.Line{Source: probes.SourceKernel, Text: "noise", Time: t0.Add(-time.Minute)})
+		sink.Emit(probes.Line{Source: probes.SourceKernel, Text: "noise", Time: t0})
+		<-ctx.Done()
+		return nil
+	}, sources: func() []probes.Source { return *delivering.Load() }}
+	h.start(stream, 16, nil)
+	waitFor(t, "the stream running", func() bool { return h.pipe.sources[0].current.Load() != nil })
+	if _, ok := h.reporter.condition("KernelDeadlock"); ok {
+		t.Fatal("KernelDeadlock handed over before the stream said what it reads")
+	}
+	h.pipe.wg.Add(1)
+	go func() {
+		defer h.pipe.wg.Done()
+		h.pipe.pollSources(h.ctx)
+	}()
+	waitFor(t, "the first poll", func() bool {
+		h.clock.Step(sourcesFirstPoll)
+		c, ok := h.reporter.condition("KernelDeadlock")
+		return ok && c.Status == corev1.ConditionFalse
+	})
+	delivering.Store(&[]probes.Source{probes.SourceKubelet})
+	waitFor(t, "the next poll", func() bool {
+		h.clock.Step(sourcesPollInterval)
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionUnknown
+	})
+	if c, _ := h.reporter.condition("KernelDeadlock"); c.Message != "no kernel log is being read: kmsg: does not read it" {
+		t.Errorf("message = %q", c.Message)
+	}
+	var st SourceStatus
+	h.pipe.queues()["kmsg"].addLines(&st)
+	if want := (SourceStatus{Lines: 2, FirstLine: t0.Add(-time.Minute), LastLine: t0}); !cmp.Equal(want, st) {
+		t.Errorf("line counts = %+v, want %+v", st, want)
+	}
 }

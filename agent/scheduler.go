@@ -167,13 +167,15 @@ func (s *scheduler) runOnce(ctx context.Context, l *checkLoop) {
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled run says nothing about the node
 	}
+	s.logResult(l, err, result)
+	// The state machine first, then the metrics: whoever sees a run counted
+	// also sees its result in the conditions.
+	s.sm.CheckResult(l.name, findings, err)
 	s.metrics.checkDuration.WithLabelValues(l.name).Observe(s.clock.Since(start).Seconds())
 	s.metrics.checkRuns.WithLabelValues(l.name, result).Inc()
 	if result == resultSuccess {
 		s.metrics.checkLastSuccess.WithLabelValues(l.name).Set(float64(s.clock.Now().Unix()))
 	}
-	s.logResult(l, err, result)
-	s.sm.CheckResult(l.name, findings, err)
 	l.lastCompleted.Store(s.clock.Now().UnixNano())
 	l.ranOnce.Store(true)
 }

@@ -22,8 +22,9 @@ const (
 	ConditionSandboxImageMissing = "SandboxImageMissing"
 	ReasonSandboxImageNotPresent = "SandboxImageNotPresent"
 	// ReasonSandboxImagePullFailing is the log-derived reason (rules engine)
-	// that joins ConditionSandboxImageMissing; this check reads it back to
-	// pick a remedy that works without the registry.
+	// that joins ConditionSandboxImageMissing; this check reads its latest
+	// line back to say why the image is missing and pick a remedy that works
+	// without the registry.
 	ReasonSandboxImagePullFailing = "SandboxImagePullFailing"
 	ReasonSandboxImageAtRisk      = "SandboxImageAtRisk"
 	ReasonSandboxImagePinned      = "SandboxImagePinned"
@@ -40,7 +41,7 @@ const (
 const pinnedKubeletMinor = 29
 
 // recentPullFailure is how far back a SandboxImagePullFailing log match
-// still decides the remedy.
+// still counts as "pulls are failing".
 const recentPullFailure = time.Hour
 
 // SandboxImageSpec is the sandbox-image check.
@@ -56,6 +57,15 @@ const recentPullFailure = time.Hour
 //   - absent ⇒ SandboxImageMissing True, SandboxImageNotPresent, with a remedy
 //     for the runtime (pull through CRI, or import from a mirror when the
 //     logs show pulls failing, then pin);
+//   - the rules engine reports SandboxImagePullFailing from the kubelet,
+//     containerd and CRI-O logs with the image as Subject. For the image
+//     this check finds absent that is the same fault, and the agent folds
+//     the log finding into this one (agent.SameFault: same condition and
+//     subject), so the condition carries one finding per image. This check
+//     uses the latest such line only to enrich its own finding: the message
+//     says pulls fail and, in words that do not change from line to line,
+//     why (DNS, timeout, TLS, credentials, rate limit, unknown image); the
+//     line itself is evidence; the remedy turns to importing from a mirror;
 //   - present and pinned ⇒ healthy;
 //   - present, not pinned, kubelet ≥ 1.29 (nodeInfo.kubeletVersion; unknown ⇒
 //     assumed, and said) and image filesystem usage (ImageFsInfo mountpoint,
@@ -279,24 +289,85 @@ func (c *sandboxImageCheck) notPresent(ver *runtimeapi.VersionResponse, kind run
 		"runtimeName":    ver.RuntimeName,
 		"runtimeVersion": ver.RuntimeVersion,
 	}
-	pullFailing := false
-	if c.logs != nil {
-		if m, ok := c.logs.LastMatch(ReasonSandboxImagePullFailing); ok && c.clock.Since(m.Line.Time) < recentPullFailure {
-			pullFailing = true
-			ev["lastPullFailure"] = m.Line.Text
+	msg := fmt.Sprintf("Sandbox (pause) image %s%s is not in %s's image store: every new pod on this node must pull it first and fails with FailedCreatePodSandBox while that pull fails",
+		ref, assumed, runtimeLabel(ver))
+	m, pullFailing := c.recentPullFailure(ref)
+	if pullFailing {
+		why := string(m.Line.Source) + " log"
+		if cause := pullFailureCause(m.Line.Text); cause != "" {
+			why = cause + "; " + why
 		}
+		msg = fmt.Sprintf("Sandbox (pause) image %s%s is not in %s's image store and pulling it fails (%s): every new pod on this node fails with FailedCreatePodSandBox until the image is there",
+			ref, assumed, runtimeLabel(ver), why)
+		ev["lastPullFailure"] = m.Line.Text
+		ev["lastPullFailureSource"] = string(m.Line.Source)
+		ev["lastPullFailureTime"] = m.Line.Time.UTC().Format(time.RFC3339)
 	}
 	return probes.Finding{
 		Check:     "sandbox-image",
 		Condition: ConditionSandboxImageMissing,
 		Reason:    ReasonSandboxImageNotPresent,
 		Severity:  probes.SeverityWarning,
-		Message: fmt.Sprintf("Sandbox (pause) image %s%s is not in %s's image store: every new pod on this node must pull it first and fails with FailedCreatePodSandBox while that pull fails",
-			ref, assumed, runtimeLabel(ver)),
-		Remedy:   missingRemedy(kind, ver.RuntimeVersion, ref, pullFailing),
-		Evidence: ev,
-		Subject:  ref,
+		Message:   msg,
+		Remedy:    missingRemedy(kind, ver.RuntimeVersion, ref, pullFailing),
+		Evidence:  ev,
+		Subject:   ref,
 	}
+}
+
+// recentPullFailure is the latest SandboxImagePullFailing line about ref
+// within recentPullFailure. A line about another image (the kubelet's
+// --pod-infra-container-image differing from the runtime's) is another
+// fault, which the rule reports by itself.
+func (c *sandboxImageCheck) recentPullFailure(ref string) (probes.Match, bool) {
+	if c.logs == nil {
+		return probes.Match{}, false
+	}
+	m, ok := c.logs.LastMatch(ReasonSandboxImagePullFailing)
+	if !ok || c.clock.Since(m.Line.Time) >= recentPullFailure {
+		return probes.Match{}, false
+	}
+	if img := m.Captures["image"]; img != ref && (img != "" || !strings.Contains(m.Line.Text, ref)) {
+		return probes.Match{}, false
+	}
+	return m, true
+}
+
+// pullFailureCauses maps what registry pull errors say (containerd, CRI-O,
+// the kubelet all pass the registry client's error on) to a cause in words
+// that stay the same from one failed pull to the next, unlike the addresses
+// and timestamps in the line. First match wins.
+var pullFailureCauses = []struct{ needle, cause string }{
+	{"toomanyrequests", "registry rate limit"},
+	{"no such host", "registry name does not resolve"},
+	{"server misbehaving", "registry name does not resolve"},
+	{"x509:", "registry TLS certificate not trusted"},
+	{"tls:", "TLS handshake with the registry failed"},
+	{"401 unauthorized", "registry refused the credentials"},
+	{"unauthorized", "registry refused the credentials"},
+	{"403 forbidden", "registry denied access"},
+	{"access denied", "registry denied access"},
+	{"denied: ", "registry denied access"},
+	{"manifest unknown", "image not found in the registry"},
+	{"not found", "image not found in the registry"},
+	{"connection refused", "registry refused the connection"},
+	{"i/o timeout", "registry timed out"},
+	{"deadline exceeded", "registry timed out"},
+	{"network is unreachable", "registry unreachable"},
+	{"no route to host", "registry unreachable"},
+	{"no space left on device", "image filesystem full"},
+}
+
+// pullFailureCause names why a pull failed, or "" when the line does not
+// say in a way it knows.
+func pullFailureCause(line string) string {
+	lower := strings.ToLower(line)
+	for _, c := range pullFailureCauses {
+		if strings.Contains(lower, c.needle) {
+			return c.cause
+		}
+	}
+	return ""
 }
 
 // missingRemedy restores the image the way that works on this node: through

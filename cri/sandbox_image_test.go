@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/probes"
+	"github.com/nodetriage/nodetriage/probes/rules"
 )
 
 const (
@@ -61,6 +64,47 @@ func (r recall) LastMatch(reason string) (probes.Match, bool) {
 	return m, ok
 }
 
+// pullTimeoutLine is containerd 1.6's log of a failed sandbox image pull.
+const pullTimeoutLine = `level=error msg="RunPodSandbox for &PodSandboxMetadata{Name:web-0,} failed, error" error="failed to get sandbox image \"registry.k8s.io/pause:3.8\": ` +
+	`failed to pull image \"registry.k8s.io/pause:3.8\": failed to pull and unpack image \"registry.k8s.io/pause:3.8\": failed to resolve reference ` +
+	`\"registry.k8s.io/pause:3.8\": failed to do request: Head \"https://registry.k8s.io/v2/pause/manifests/3.8\": dial tcp 34.96.108.209:443: i/o timeout"`
+
+// plainNotPresent is the finding for the missing image on containerd 1.7.3
+// without a pull failure in the logs.
+var plainNotPresent = probes.Finding{
+	Check: "sandbox-image", Condition: ConditionSandboxImageMissing, Reason: ReasonSandboxImageNotPresent,
+	Severity: probes.SeverityWarning,
+	Message:  "Sandbox (pause) image registry.k8s.io/pause:3.8 is not in containerd 1.7.3's image store: every new pod on this node must pull it first and fails with FailedCreatePodSandBox while that pull fails",
+	Remedy: "crictl pull registry.k8s.io/pause:3.8; if the registry is unreachable: ctr -n k8s.io images import pause.tar (saved from your internal mirror) && " +
+		"ctr -n k8s.io images tag <mirror ref> registry.k8s.io/pause:3.8; then pin it: ctr -n k8s.io images label registry.k8s.io/pause:3.8 io.cri-containerd.pinned=pinned " +
+		"(a crictl pull of the configured image is pinned by containerd itself).",
+	Evidence: map[string]string{
+		"sandboxImage": testPause, "source": "the runtime's CRI status (config.sandboxImage)",
+		"endpoint": "unix:///run/containerd/containerd.sock", "runtimeName": "containerd", "runtimeVersion": "v1.7.3",
+	},
+	Subject: testPause,
+}
+
+func TestPullFailureCause(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{pullTimeoutLine, "registry timed out"},
+		{`failed to pull image "registry.k8s.io/pause:3.9": rpc error: code = Unknown desc = failed to resolve reference: dial tcp: lookup registry.k8s.io on 10.0.0.2:53: no such host`,
+			"registry name does not resolve"},
+		{`PullImage "registry.example.com/pause:3.9" failed: unexpected status from HEAD request: 401 Unauthorized`, "registry refused the credentials"},
+		{`failed to pull and unpack image "docker.io/library/pause:3.9": toomanyrequests: You have reached your pull rate limit`, "registry rate limit"},
+		{`failed pulling image "quay.io/x/pause:1": x509: certificate signed by unknown authority`, "registry TLS certificate not trusted"},
+		{`failed to pull image "registry.k8s.io/pause:9.9": registry.k8s.io/pause:9.9: not found`, "image not found in the registry"},
+		{`failed to pull image "internal/pause:1": pull access denied, repository does not exist or may require authorization`, "registry denied access"},
+		{`failed to get sandbox image "registry.k8s.io/pause:3.8": write /var/lib/containerd/tmpmounts: permission denied`, ""},
+		{`failed to get sandbox image "registry.k8s.io/pause:3.8": something new`, ""},
+	}
+	for _, tc := range tests {
+		if got := pullFailureCause(tc.line); got != tc.want {
+			t.Errorf("pullFailureCause(%.60q…) = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestSandboxImageNotPresent(t *testing.T) {
 	tests := []struct {
 		name           string
@@ -71,39 +115,42 @@ func TestSandboxImageNotPresent(t *testing.T) {
 		{
 			name:           "containerd that pins",
 			runtimeVersion: "v1.7.3",
-			want: probes.Finding{
-				Check: "sandbox-image", Condition: ConditionSandboxImageMissing, Reason: ReasonSandboxImageNotPresent,
-				Severity: probes.SeverityWarning,
-				Message:  "Sandbox (pause) image registry.k8s.io/pause:3.8 is not in containerd 1.7.3's image store: every new pod on this node must pull it first and fails with FailedCreatePodSandBox while that pull fails",
-				Remedy: "crictl pull registry.k8s.io/pause:3.8; if the registry is unreachable: ctr -n k8s.io images import pause.tar (saved from your internal mirror) && " +
-					"ctr -n k8s.io images tag <mirror ref> registry.k8s.io/pause:3.8; then pin it: ctr -n k8s.io images label registry.k8s.io/pause:3.8 io.cri-containerd.pinned=pinned " +
-					"(a crictl pull of the configured image is pinned by containerd itself).",
-				Evidence: map[string]string{
-					"sandboxImage": testPause, "source": "the runtime's CRI status (config.sandboxImage)",
-					"endpoint": "unix:///run/containerd/containerd.sock", "runtimeName": "containerd", "runtimeVersion": "v1.7.3",
-				},
-				Subject: testPause,
-			},
+			want:           plainNotPresent,
 		},
 		{
 			name:           "old containerd, pulls failing",
 			runtimeVersion: "1.6.20~ds1",
-			logs: recall{ReasonSandboxImagePullFailing: {Reason: ReasonSandboxImagePullFailing, Line: probes.Line{
-				Time: t0.Add(-10 * time.Minute), Text: `failed to get sandbox image "registry.k8s.io/pause:3.8": failed to pull image`}}},
+			logs: recall{ReasonSandboxImagePullFailing: {Reason: ReasonSandboxImagePullFailing, Captures: map[string]string{"image": testPause}, Line: probes.Line{
+				Source: probes.SourceContainerd, Time: t0.Add(-10 * time.Minute), Text: pullTimeoutLine}}},
 			want: probes.Finding{
 				Check: "sandbox-image", Condition: ConditionSandboxImageMissing, Reason: ReasonSandboxImageNotPresent,
 				Severity: probes.SeverityWarning,
-				Message:  "Sandbox (pause) image registry.k8s.io/pause:3.8 is not in containerd 1.6.20~ds1's image store: every new pod on this node must pull it first and fails with FailedCreatePodSandBox while that pull fails",
+				Message: "Sandbox (pause) image registry.k8s.io/pause:3.8 is not in containerd 1.6.20~ds1's image store and pulling it fails " +
+					"(registry timed out; containerd log): every new pod on this node fails with FailedCreatePodSandBox until the image is there",
 				Remedy: "Pulls are failing on this node: ctr -n k8s.io images import pause.tar (saved from your internal mirror) && ctr -n k8s.io images tag <mirror ref> registry.k8s.io/pause:3.8; " +
 					"or fix registry access and crictl pull registry.k8s.io/pause:3.8; then pin it: ctr -n k8s.io images label registry.k8s.io/pause:3.8 io.cri-containerd.pinned=pinned, " +
 					"and upgrade containerd to ≥ 1.6.22 / 1.7.3 so the kubelet sees the pin.",
 				Evidence: map[string]string{
 					"sandboxImage": testPause, "source": "the runtime's CRI status (config.sandboxImage)",
 					"endpoint": "unix:///run/containerd/containerd.sock", "runtimeName": "containerd", "runtimeVersion": "1.6.20~ds1",
-					"lastPullFailure": `failed to get sandbox image "registry.k8s.io/pause:3.8": failed to pull image`,
+					"lastPullFailure": pullTimeoutLine, "lastPullFailureSource": "containerd", "lastPullFailureTime": t0.Add(-10 * time.Minute).Format(time.RFC3339),
 				},
 				Subject: testPause,
 			},
+		},
+		{
+			name:           "pulls of another pause image failing are another fault",
+			runtimeVersion: "v1.7.3",
+			logs: recall{ReasonSandboxImagePullFailing: {Reason: ReasonSandboxImagePullFailing, Captures: map[string]string{"image": "registry.k8s.io/pause:3.10"}, Line: probes.Line{
+				Source: probes.SourceKubelet, Time: t0.Add(-10 * time.Minute), Text: `failed to pull image "registry.k8s.io/pause:3.10": i/o timeout`}}},
+			want: plainNotPresent,
+		},
+		{
+			name:           "a pull failure over an hour old no longer counts",
+			runtimeVersion: "v1.7.3",
+			logs: recall{ReasonSandboxImagePullFailing: {Reason: ReasonSandboxImagePullFailing, Captures: map[string]string{"image": testPause}, Line: probes.Line{
+				Source: probes.SourceContainerd, Time: t0.Add(-61 * time.Minute), Text: pullTimeoutLine}}},
+			want: plainNotPresent,
 		},
 	}
 	for _, tt := range tests {
@@ -420,5 +467,36 @@ func TestSandboxImageUnreachable(t *testing.T) {
 	_, err := newCheck(t, SandboxImageSpec(), testEnv(t, fake, clocktesting.NewFakeClock(t0), "")).Check(t.Context())
 	if !IsUnreachable(err) {
 		t.Fatalf("error = %v, want an unreachable CRI error", err)
+	}
+}
+
+// TestSandboxImageFindingFoldsTheLogFinding: the default rule's finding
+// about a failing pull of the configured image and this check's finding are
+// one fault to the agent, and the check's finding says what the log said.
+func TestSandboxImageFindingFoldsTheLogFinding(t *testing.T) {
+	engine, err := rules.NewEngine(rules.DefaultRules(), rules.Options{Clock: clocktesting.NewFakePassiveClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFindings := engine.Match(probes.Line{Source: probes.SourceContainerd, Text: pullTimeoutLine, Time: t0.Add(-time.Minute)})
+	if len(logFindings) != 1 || logFindings[0].Reason != ReasonSandboxImagePullFailing {
+		t.Fatalf("the containerd rule found %+v", logFindings)
+	}
+	fake := sandboxFixture("v1.7.3", 0)
+	fake.Images = nil
+	env := testEnv(t, fake, clocktesting.NewFakeClock(t0), "")
+	env.Logs = engine
+	got, err := newCheck(t, SandboxImageSpec(), env).Check(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("findings = %+v", got)
+	}
+	if !agent.SameFault(got[0], logFindings[0]) {
+		t.Errorf("check finding (%s, %q) and log finding (%s, %q) are not one fault", got[0].Reason, got[0].Subject, logFindings[0].Reason, logFindings[0].Subject)
+	}
+	if !strings.Contains(got[0].Message, "pulling it fails (registry timed out; containerd log)") {
+		t.Errorf("message = %q", got[0].Message)
 	}
 }

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/probes"
+	"github.com/nodetriage/nodetriage/probes/journal"
 )
 
 // Source names whose input the check flags override.
@@ -29,7 +32,7 @@ func (c *cli) check(args []string) int {
 	fs.StringVar(&hostRoot, "host-root", "/", "host filesystem to inspect: / for this node, or a captured host tree")
 	fs.StringVar(&criEndpoint, "cri-endpoint", "", "CRI runtime endpoint (default: discovered under the host root)")
 	fs.DurationVar(&since, "since", time.Hour, "how much log history to read")
-	fs.StringVar(&kmsgFile, "kmsg-file", "", "read kernel messages from this /dev/kmsg dump instead of /dev/kmsg")
+	fs.StringVar(&kmsgFile, "kmsg-file", "", "read kernel messages from this /dev/kmsg, dmesg or journalctl -k dump instead of /dev/kmsg (the journal then skips its kernel entries)")
 	fs.StringVar(&journalDir, "journal-dir", "", "read the journal from this directory of journal files")
 	fs.StringVar(&checkList, "checks", "", "comma-separated checks to run (default: every enabled check)")
 	fs.StringVar(&output, "output", "table", "output format: table or json")
@@ -88,9 +91,15 @@ func (c *cli) check(args []string) int {
 		}
 		paths[p.source] = p.value
 	}
-	// Warnings (a check that failed, a log source that could not be read)
-	// go to stderr; the report goes to stdout.
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if kmsgFile != "" {
+		if err := skipJournalKernelEntries(cfg); err != nil {
+			return c.usageError("check", err)
+		}
+	}
+	// The report, what each log source read included, goes to stdout;
+	// stderr is for what went wrong with the run itself (a check that owns
+	// no condition and failed).
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
 	report, err := agent.RunOnce(c.ctx, agent.OnceOptions{
 		Config:      cfg,
 		Host:        host,
@@ -117,7 +126,7 @@ func (c *cli) check(args []string) int {
 			return c.usageError("check", fmt.Errorf("write report: %w", err))
 		}
 	} else {
-		writeTable(c.stdout, report, tableWidth)
+		writeTable(c.stdout, report, terminalWidth(c.getenv("COLUMNS")))
 	}
 	for _, f := range report.Findings {
 		if f.Severity.Rank() >= probes.SeverityWarning.Rank() {
@@ -125,6 +134,40 @@ func (c *cli) check(args []string) int {
 		}
 	}
 	return exitOK
+}
+
+// skipJournalKernelEntries sets the journal's kernelTransport to never: with
+// --kmsg-file the kernel log comes from the dump, and a journal holding the
+// same kernel lines (journald stores them as _TRANSPORT=kernel) would count
+// each one twice.
+func skipJournalKernelEntries(cfg *agent.Config) error {
+	sc, ok := cfg.Sources[journalSource]
+	if !ok {
+		return nil
+	}
+	fields := map[string]json.RawMessage{}
+	if raw := bytes.TrimSpace(sc.Settings.Raw); len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return &probes.FieldError{Field: sc.Settings.Path, Reason: "must be a mapping of settings"}
+		}
+	}
+	fields["kernelTransport"] = json.RawMessage(strconv.Quote(journal.KernelNever))
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sc.Settings.Path, err)
+	}
+	sc.Settings.Raw = raw
+	cfg.Sources[journalSource] = sc
+	return nil
+}
+
+// dropTime leaves the time out of check's stderr lines: they belong to this
+// run, which the operator just started.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 func hasStream(streams []probes.StreamSpec, name string) bool {

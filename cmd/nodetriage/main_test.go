@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"flag"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -159,12 +160,8 @@ func TestCheckTableGolden(t *testing.T) {
 		t.Errorf("exit code = %d, stderr:\n%s", r.code, r.stderr)
 	}
 	checkGolden(t, "check-expiring.golden.txt", r.stdout)
-	for i, line := range strings.Split(r.stdout, "\n") {
-		if n := utf8.RuneCountInString(line); n > tableWidth {
-			t.Errorf("line %d is %d columns wide:\n%s", i+1, n, line)
-		}
-	}
-	if !strings.HasPrefix(r.stdout, "Node test-host: 1 problem(s) found") {
+	checkWidth(t, r.stdout)
+	if !strings.HasPrefix(r.stdout, "Node test-host: 1 problem, 0 warnings") {
 		t.Errorf("node name not the lowercased hostname: %q", strings.SplitN(r.stdout, "\n", 2)[0])
 	}
 }
@@ -358,9 +355,186 @@ func TestBinaryExitCodes(t *testing.T) {
 	if code != 0 {
 		t.Errorf("empty host: exit %d", code)
 	}
-	// A corrupt certificate: could not tell, which is not a problem found.
+	// A corrupt certificate: could not tell, which is not a problem found;
+	// the report says why, and stderr (the run's own trouble) stays empty.
 	code, out, errOut = run(append([]string{"check", "--host-root", "../../hostchecks/testdata/kubeletcert/corrupt"}, certOnly...)...)
-	if code != 0 || !strings.Contains(out, "1 condition(s) could not be checked") || !strings.Contains(errOut, "malformed certificate") {
+	if code != 0 || !strings.Contains(out, "0 True, 0 False, 1 Unknown") || !strings.Contains(out, "Could not check:\n  KubeletUnhealthy: could not check: kubelet-cert:") ||
+		!strings.Contains(out, "x509: malformed") || errOut != "" {
 		t.Errorf("corrupt cert: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// logFedConditions are the condition types the default rules feed.
+var logFedConditions = []string{"ConntrackProblem", "KernelDeadlock", "KubeletUnhealthy", "MemoryCgroupLeak",
+	"NFSServerUnreachable", "ReadonlyFilesystem", "SandboxImageMissing"}
+
+type jsonReport struct {
+	Node     string `json:"node"`
+	Findings []struct {
+		Check, Condition, Reason string
+		Evidence                 map[string]string
+	} `json:"findings"`
+	Conditions []struct {
+		Type, Status, Reason, Message string
+	} `json:"conditions"`
+	Sources []struct {
+		Name, State, Error string
+		Sources            []string
+		Lines              int
+	} `json:"sources"`
+}
+
+func parseReport(t *testing.T, out string) jsonReport {
+	t.Helper()
+	var r jsonReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return r
+}
+
+// TestCheckEmptyHostRootReadsNoLogs: on a host root where no log can be
+// read, no log-fed condition says "no problem"; each says why it could not
+// tell, the Log sources section says what was not read, and stderr stays
+// empty (the agent-only boot-ID and /dev/kmsg warnings are not given).
+func TestCheckEmptyHostRootReadsNoLogs(t *testing.T) {
+	root := t.TempDir()
+	// kubelet-cert does not apply here; the other checks are left out so
+	// that only the logs decide the log-fed conditions.
+	args := []string{"check", "--host-root", root, "--checks", "kubelet-cert"}
+	r := runCLI(context.Background(), testingclock.NewFakeClock(now), map[string]string{"NODE_NAME": "node-a"}, append(args, "--output", "json")...)
+	if r.code != exitOK || r.stderr != "" {
+		t.Errorf("exit %d (want %d), stderr:\n%s", r.code, exitOK, r.stderr)
+	}
+	report := parseReport(t, r.stdout)
+	var types []string
+	for _, c := range report.Conditions {
+		types = append(types, c.Type)
+		if c.Status != "Unknown" || c.Reason != "LogsNotRead" || !strings.Contains(c.Message, " log is being read: kmsg: ") ||
+			!strings.Contains(c.Message, "; journal: no journal directory on this host") {
+			t.Errorf("%s = %s %s %q", c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+	if diff := cmp.Diff(logFedConditions, types); diff != "" {
+		t.Errorf("conditions (-want +got):\n%s", diff)
+	}
+	var states []string
+	for _, s := range report.Sources {
+		states = append(states, s.Name+" "+s.State)
+	}
+	if diff := cmp.Diff([]string{"kmsg not-applicable", "journal not-applicable", "files read"}, states); diff != "" {
+		t.Errorf("sources (-want +got):\n%s", diff)
+	}
+
+	r = runCLI(context.Background(), testingclock.NewFakeClock(now), map[string]string{"NODE_NAME": "node-a"}, args...)
+	if r.stderr != "" {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	checkGolden(t, "check-empty-host.golden.txt", strings.ReplaceAll(r.stdout, root, "<host-root>"))
+	checkWidth(t, r.stdout)
+}
+
+// journalEntry is one entry of systemd's journal export format.
+type journalEntry struct {
+	at     time.Time
+	fields [][2]string
+}
+
+// writeJournalDir makes DIR/<machine-id>/system.journal from entries with
+// systemd-journal-remote, as journald would have written them.
+func writeJournalDir(t *testing.T, entries []journalEntry) string {
+	t.Helper()
+	const journalRemote = "/lib/systemd/systemd-journal-remote"
+	if _, err := os.Stat(journalRemote); err != nil {
+		t.Fatalf("%s is missing: apt-get install systemd-journal-remote", journalRemote)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", e.at.UnixMicro(), e.at.UnixMicro()%(1<<40))
+		b.WriteString("_BOOT_ID=0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_MACHINE_ID=1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_HOSTNAME=node-a\n")
+		for _, f := range e.fields {
+			fmt.Fprintf(&b, "%s=%s\n", f[0], f[1])
+		}
+		b.WriteString("\n")
+	}
+	export := filepath.Join(t.TempDir(), "entries.export")
+	if err := os.WriteFile(export, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	machine := filepath.Join(dir, "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6")
+	if err := os.MkdirAll(machine, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(journalRemote, "-o", filepath.Join(machine, "system.journal"), export).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", journalRemote, err, out)
+	}
+	return dir
+}
+
+// TestCheckKmsgFileWithJournalDirCountsKernelLinesOnce: journald keeps the
+// kernel log too; with a kmsg dump given, the journal's copy must not count
+// every kernel line a second time.
+func TestCheckKmsgFileWithJournalDirCountsKernelLinesOnce(t *testing.T) {
+	const hung = "INFO: task containerd:1234 blocked for more than 120 seconds."
+	journalDir := writeJournalDir(t, []journalEntry{
+		{at: now.Add(-30 * time.Minute), fields: [][2]string{{"_TRANSPORT", "kernel"}, {"PRIORITY", "3"}, {"SYSLOG_FACILITY", "0"},
+			{"SYSLOG_IDENTIFIER", "kernel"}, {"MESSAGE", hung}}},
+		{at: now.Add(-20 * time.Minute), fields: [][2]string{{"_TRANSPORT", "stdout"}, {"PRIORITY", "6"}, {"SYSLOG_IDENTIFIER", "kubelet"},
+			{"_SYSTEMD_UNIT", "kubelet.service"}, {"MESSAGE", "I1122 19:40:00.000000    1234 kubelet.go:2400] SyncLoop ADD"}}},
+	})
+	dump := filepath.Join(t.TempDir(), "dmesg.txt")
+	if err := os.WriteFile(dump, []byte("[ 8523.112233] "+hung+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		flags         []string
+		wantJournal   []string
+		wantHungCount string // Evidence["occurrences"]; "" = once
+	}{
+		{name: "journal alone reads the kernel transport", flags: []string{"--journal-dir", journalDir},
+			wantJournal: []string{"kernel", "kmsg-user", "kubelet", "containerd", "crio", "dockerd", "kube-proxy", "systemd"}},
+		{name: "with a kmsg dump it does not", flags: []string{"--journal-dir", journalDir, "--kmsg-file", dump},
+			wantJournal: []string{"kubelet", "containerd", "crio", "dockerd", "kube-proxy", "systemd"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"check", "--host-root", t.TempDir(), "--checks", "kubelet-cert", "--since", "2h", "--output", "json"}, tc.flags...)
+			r := runCLI(context.Background(), testingclock.NewFakeClock(now), nil, args...)
+			if r.code != exitProblems || r.stderr != "" {
+				t.Errorf("exit %d (want %d), stderr:\n%s", r.code, exitProblems, r.stderr)
+			}
+			report := parseReport(t, r.stdout)
+			hungSeen := 0
+			for _, f := range report.Findings {
+				if f.Reason == "ContainerdHung" {
+					hungSeen++
+					if got := f.Evidence["occurrences"]; got != tc.wantHungCount {
+						t.Errorf("ContainerdHung occurrences = %q, want %q", got, tc.wantHungCount)
+					}
+				}
+			}
+			if hungSeen != 1 {
+				t.Errorf("%d ContainerdHung findings, want 1:\n%s", hungSeen, r.stdout)
+			}
+			for _, s := range report.Sources {
+				if s.Name == "journal" {
+					if diff := cmp.Diff(tc.wantJournal, s.Sources); diff != "" {
+						t.Errorf("journal sources (-want +got):\n%s", diff)
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkWidth fails on a line wider than the table's width.
+func checkWidth(t *testing.T, out string) {
+	t.Helper()
+	for i, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > tableWidth {
+			t.Errorf("line %d is %d columns wide:\n%s", i+1, n, line)
+		}
 	}
 }

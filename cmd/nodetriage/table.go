@@ -3,176 +3,328 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
-// tableWidth is the terminal width the table is laid out for.
-const tableWidth = 120
-
-// Column caps: TYPE and REASON are CamelCase identifiers, short in practice;
-// longer ones are cut with "…" so MESSAGE and FIX keep most of the width.
+// tableWidth is the widest terminal the report is laid out for; a narrower
+// $COLUMNS narrows it down to minTableWidth.
 const (
-	maxTypeWidth   = 26
-	maxReasonWidth = 28
-	columnGap      = "  "
+	tableWidth    = 100
+	minTableWidth = 60
 )
 
-type tableRow struct {
-	typ, status, severity, reason, message, fix string
+// maxReasonWidth cuts a (user-made) reason longer than this in the
+// conditions table; the finding blocks show it whole.
+const maxReasonWidth = 40
+
+// terminalWidth is the layout width for $COLUMNS (empty or bad: tableWidth).
+func terminalWidth(columns string) int {
+	n, err := strconv.Atoi(columns)
+	if err != nil || n <= 0 {
+		return tableWidth
+	}
+	return min(max(n, minTableWidth), tableWidth)
 }
 
-// writeTable prints the report for a terminal: one row per finding under its
-// condition (or one row for a condition without findings), then event-only
-// findings, MESSAGE and FIX wrapped to fit width.
+// writeTable prints the report for someone reading a terminal at 3 a.m.:
+//
+//   - a header line: the node, problems and warnings found, conditions by
+//     status;
+//   - the conditions, one line each (TYPE, STATUS, REASON);
+//   - one block per problem or warning finding, worst first: its severity,
+//     condition (or Event) and reason, the check that found it, then the
+//     message and the fix, wrapped to the width;
+//   - the conditions that could not be checked, with why;
+//   - the log sources: what each read, or why it did not.
 func writeTable(w io.Writer, r agent.Report, width int) {
-	rows := tableRows(r)
-	fmt.Fprintf(w, "Node %s: %s\n\n", r.Node, summary(r))
-	if len(rows) == 0 {
-		return
+	writeWrapped(w, "Node "+r.Node+": "+summary(r), width, "", "  ")
+	if len(r.Conditions) > 0 {
+		fmt.Fprintln(w)
+		writeConditions(w, r.Conditions)
 	}
-	header := tableRow{"TYPE", "STATUS", "SEVERITY", "REASON", "MESSAGE", "FIX"}
-	widths := [6]int{len(header.typ), len(header.status), len(header.severity), len(header.reason)}
-	for _, row := range rows {
-		widths[0] = max(widths[0], min(utf8.RuneCountInString(row.typ), maxTypeWidth))
-		widths[1] = max(widths[1], utf8.RuneCountInString(row.status))
-		widths[2] = max(widths[2], utf8.RuneCountInString(row.severity))
-		widths[3] = max(widths[3], min(utf8.RuneCountInString(row.reason), maxReasonWidth))
+	findings, info := actionable(r.Findings)
+	for _, g := range sameFix(findings) {
+		fmt.Fprintln(w)
+		writeFindings(w, g, width)
 	}
-	rest := width - widths[0] - widths[1] - widths[2] - widths[3] - 5*len(columnGap)
-	rest = max(rest, 40)
-	widths[4] = rest * 45 / 100 // remedies run longer than messages
-	widths[5] = rest - widths[4]
-
-	writeRow(w, header, widths)
-	for i, row := range rows {
-		if i > 0 {
-			fmt.Fprintln(w)
+	if info > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, plural(info, "info finding")+" not shown; --output json lists them.")
+	}
+	if unknown := unknownByMessage(r.Conditions); len(unknown) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Could not check:")
+		for _, u := range unknown {
+			writeWrapped(w, strings.Join(u.types, ", ")+": "+u.message, width, "  ", "      ")
 		}
-		writeRow(w, row, widths)
+	}
+	if len(r.Sources) > 0 {
+		fmt.Fprintln(w)
+		writeSources(w, r.Sources, width)
 	}
 }
 
+type unknownGroup struct {
+	types   []string
+	message string
+}
+
+// unknownByMessage groups the Unknown conditions that say the same (the
+// conditions fed by the kernel log all lack it for the same reason).
+func unknownByMessage(conds []agent.ConditionStatus) []unknownGroup {
+	var groups []unknownGroup
+	for _, c := range conds {
+		if c.Status != "Unknown" {
+			continue
+		}
+		i := slices.IndexFunc(groups, func(g unknownGroup) bool { return g.message == c.Message })
+		if i < 0 {
+			groups = append(groups, unknownGroup{message: c.Message})
+			i = len(groups) - 1
+		}
+		groups[i].types = append(groups[i].types, c.Type)
+	}
+	return groups
+}
+
+// summary is the header: "1 problem, 2 warnings; 9 conditions: 1 True,
+// 6 False, 2 Unknown".
 func summary(r agent.Report) string {
-	problems, unknown := 0, 0
+	problems, warnings := 0, 0
 	for _, f := range r.Findings {
-		if f.Severity.Rank() >= probes.SeverityWarning.Rank() {
+		switch f.Severity {
+		case probes.SeverityProblem:
 			problems++
+		case probes.SeverityWarning:
+			warnings++
 		}
 	}
+	found := "no problem found"
+	if problems+warnings > 0 {
+		found = plural(problems, "problem") + ", " + plural(warnings, "warning")
+	}
+	byStatus := map[string]int{}
 	for _, c := range r.Conditions {
-		if c.Status == "Unknown" {
-			unknown++
-		}
+		byStatus[c.Status]++
 	}
-	s := fmt.Sprintf("no problem found in %d condition(s)", len(r.Conditions))
-	if problems > 0 {
-		s = fmt.Sprintf("%d problem(s) found", problems)
-	}
-	if unknown > 0 {
-		s += fmt.Sprintf("; %d condition(s) could not be checked", unknown)
-	}
-	return s
+	return fmt.Sprintf("%s; %s: %d True, %d False, %d Unknown", found, plural(len(r.Conditions), "condition"),
+		byStatus["True"], byStatus["False"], byStatus["Unknown"])
 }
 
-func tableRows(r agent.Report) []tableRow {
-	byCondition := map[string][]probes.Finding{}
-	var events []probes.Finding
-	for _, f := range r.Findings {
-		if f.Condition == "" {
-			events = append(events, f)
-			continue
-		}
-		byCondition[f.Condition] = append(byCondition[f.Condition], f)
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	var rows []tableRow
-	shown := map[string]bool{}
-	for _, c := range r.Conditions {
-		shown[c.Type] = true
-		fs := byCondition[c.Type]
-		if len(fs) == 0 {
-			rows = append(rows, tableRow{c.Type, c.Status, "-", c.Reason, c.Message, "-"})
-			continue
-		}
-		for _, f := range fs {
-			rows = append(rows, findingRow(c.Type, c.Status, f))
-		}
-	}
-	// Findings for a condition that is not reported (e.g. a log finding
-	// whose quiet window already passed): shown, with no status.
-	for _, f := range r.Findings {
-		if f.Condition != "" && !shown[f.Condition] {
-			rows = append(rows, findingRow(f.Condition, "-", f))
-		}
-	}
-	for _, f := range events {
-		rows = append(rows, findingRow("Event", "-", f))
-	}
-	return rows
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
-func findingRow(typ, status string, f probes.Finding) tableRow {
-	fix := f.Remedy
-	if fix == "" {
-		fix = "-"
+func writeConditions(w io.Writer, conds []agent.ConditionStatus) {
+	widths := [2]int{len("TYPE"), len("STATUS")}
+	for _, c := range conds {
+		widths[0] = max(widths[0], utf8.RuneCountInString(c.Type))
+		widths[1] = max(widths[1], utf8.RuneCountInString(c.Status))
 	}
-	return tableRow{typ, status, string(f.Severity), f.Reason, f.Message, fix}
+	row := func(typ, status, reason string) {
+		fmt.Fprintf(w, "%s  %s  %s\n", pad(typ, widths[0]), pad(status, widths[1]), truncate(reason, maxReasonWidth))
+	}
+	row("TYPE", "STATUS", "REASON")
+	for _, c := range conds {
+		row(c.Type, c.Status, c.Reason)
+	}
 }
 
-func writeRow(w io.Writer, row tableRow, widths [6]int) {
-	cells := [6][]string{
-		{truncate(row.typ, widths[0])},
-		{row.status},
-		{row.severity},
-		{truncate(row.reason, widths[3])},
-		wrap(row.message, widths[4]),
-		wrap(row.fix, widths[5]),
+// actionable returns the problem and warning findings, worst first (then in
+// report order), and how many info findings there are.
+func actionable(all []probes.Finding) ([]probes.Finding, int) {
+	var out []probes.Finding
+	info := 0
+	for _, f := range all {
+		if f.Severity.Rank() >= probes.SeverityWarning.Rank() {
+			out = append(out, f)
+		} else {
+			info++
+		}
 	}
-	lines := 0
-	for _, c := range cells {
-		lines = max(lines, len(c))
+	slices.SortStableFunc(out, func(a, b probes.Finding) int { return b.Severity.Rank() - a.Severity.Rank() })
+	return out, info
+}
+
+// maxMessagesPerBlock bounds the messages listed in one block of findings
+// sharing a fix (a storm of OOM kills); --output json lists them all.
+const maxMessagesPerBlock = 5
+
+// sameFix groups findings that differ only in what they are about (same
+// severity, condition, reason, check and remedy), in order of first
+// appearance, so a fix is printed once.
+func sameFix(findings []probes.Finding) [][]probes.Finding {
+	var groups [][]probes.Finding
+	for _, f := range findings {
+		i := slices.IndexFunc(groups, func(g []probes.Finding) bool {
+			h := g[0]
+			return h.Severity == f.Severity && h.Condition == f.Condition && h.Reason == f.Reason && h.Check == f.Check && h.Remedy == f.Remedy
+		})
+		if i < 0 {
+			groups = append(groups, nil)
+			i = len(groups) - 1
+		}
+		groups[i] = append(groups[i], f)
 	}
-	for i := range lines {
-		var b strings.Builder
-		for col, c := range cells {
-			text := ""
-			if i < len(c) {
-				text = c[i]
-			}
-			if col == len(cells)-1 {
-				b.WriteString(text)
+	return groups
+}
+
+// writeFindings prints one block for findings sharing a fix:
+//
+//	[problem] KubeletUnhealthy / KubeletCertificateExpiring  (check: kubelet-cert)
+//	  kubelet client certificate … expires …
+//	  Fix: Turn on client certificate rotation …
+//
+// Several findings are listed one message each ("- …") under one title.
+func writeFindings(w io.Writer, fs []probes.Finding, width int) {
+	f := fs[0]
+	where := f.Condition
+	if where == "" {
+		where = "Event"
+	}
+	origin := "check: " + f.Check
+	if len(fs) > 1 {
+		origin += ", " + strconv.Itoa(len(fs)) + " findings"
+	}
+	writeWrapped(w, "["+string(f.Severity)+"] "+where+" / "+f.Reason+"  ("+origin+")", width, "", "  ")
+	if len(fs) == 1 {
+		writeWrapped(w, f.Message+seen(f), width, "  ", "  ")
+	} else {
+		for i, g := range fs {
+			if i == maxMessagesPerBlock {
+				writeWrapped(w, fmt.Sprintf("… and %d more; --output json lists them.", len(fs)-i), width, "  ", "    ")
 				break
 			}
-			b.WriteString(text)
-			b.WriteString(strings.Repeat(" ", widths[col]-utf8.RuneCountInString(text)))
-			b.WriteString(columnGap)
+			writeWrapped(w, g.Message+seen(g), width, "  - ", "    ")
 		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	if f.Remedy != "" {
+		writeWrapped(w, "Fix: "+f.Remedy, width, "  ", "       ")
 	}
 }
 
-// wrap breaks text into lines of at most width runes at spaces; a word
-// longer than the width (a path) is split.
-func wrap(text string, width int) []string {
+// seen says how often a log finding was seen in the run, when more than
+// once.
+func seen(f probes.Finding) string {
+	if n := f.Evidence["occurrences"]; n != "" {
+		return " (seen " + n + " times)"
+	}
+	return ""
+}
+
+// writeSources prints the Log sources section: one entry per stream that
+// ran, then the disabled ones on one line.
+func writeSources(w io.Writer, sources []agent.SourceStatus, width int) {
+	fmt.Fprintln(w, "Log sources:")
+	nameWidth := 0
+	var disabled []string
+	for _, s := range sources {
+		if s.State == agent.SourceDisabled {
+			disabled = append(disabled, s.Name)
+			continue
+		}
+		nameWidth = max(nameWidth, utf8.RuneCountInString(s.Name))
+	}
+	hang := strings.Repeat(" ", 2+nameWidth+2)
+	for _, s := range sources {
+		if s.State == agent.SourceDisabled {
+			continue
+		}
+		writeWrapped(w, sourceLine(s), width, "  "+pad(s.Name, nameWidth)+"  ", hang+"  ")
+		if s.State != agent.SourceRead && s.State != agent.SourceRunning {
+			continue // its error says it all
+		}
+		for _, warning := range s.Warnings {
+			writeWrapped(w, "warning: "+warning, width, hang, hang+"  ")
+		}
+	}
+	if len(disabled) > 0 {
+		writeWrapped(w, "disabled in the configuration: "+strings.Join(disabled, ", "), width, "  ", "    ")
+	}
+}
+
+// sourceLine says what a stream read: "read kernel, kmsg-user: 12 lines,
+// 2026-11-22T07:00:00Z to 2026-11-22T08:00:00Z", or why it read nothing.
+func sourceLine(s agent.SourceStatus) string {
+	switch s.State {
+	case agent.SourceNotApplicable:
+		return "not read: " + s.Error
+	case agent.SourceFailed:
+		return "failed: " + s.Error
+	case agent.SourceStarting:
+		return "starting"
+	}
+	if len(s.Sources) == 0 {
+		return "read nothing: none of the logs it reads is present"
+	}
+	names := make([]string, len(s.Sources))
+	for i, src := range s.Sources {
+		names[i] = string(src)
+	}
+	line := s.State + " " + strings.Join(names, ", ") + ": " + plural(int(s.Lines), "line")
+	if !s.FirstLine.IsZero() {
+		line += ", " + s.FirstLine.UTC().Format(time.RFC3339)
+		if !s.LastLine.Equal(s.FirstLine) {
+			line += " to " + s.LastLine.UTC().Format(time.RFC3339)
+		}
+	}
+	return line
+}
+
+// writeWrapped prints text wrapped to width: the first line after first,
+// the rest after rest. Text that fits on one line is printed as it is.
+func writeWrapped(w io.Writer, text string, width int, first, rest string) {
+	firstWidth, restWidth := width-utf8.RuneCountInString(first), width-utf8.RuneCountInString(rest)
+	if utf8.RuneCountInString(text) <= firstWidth {
+		fmt.Fprintln(w, strings.TrimRight(first+text, " "))
+		return
+	}
+	for i, line := range wrap(text, firstWidth, restWidth) {
+		indent := rest
+		if i == 0 {
+			indent = first
+		}
+		fmt.Fprintln(w, indent+line)
+	}
+}
+
+// wrap breaks text into lines at spaces, the first at most firstWidth runes
+// and the others at most restWidth; a word longer than its line (a path) is
+// split.
+func wrap(text string, firstWidth, restWidth int) []string {
 	var lines []string
 	var line []rune
+	width := func() int {
+		if len(lines) == 0 {
+			return max(firstWidth, 20)
+		}
+		return max(restWidth, 20)
+	}
 	for _, word := range strings.Fields(text) {
 		rw := []rune(word)
-		for len(rw) > width {
+		for len(rw) > width() {
 			if len(line) > 0 {
 				lines = append(lines, string(line))
 				line = nil
 			}
-			lines = append(lines, string(rw[:width]))
-			rw = rw[width:]
+			n := width()
+			lines = append(lines, string(rw[:n]))
+			rw = rw[n:]
 		}
 		switch {
 		case len(line) == 0:
 			line = rw
-		case len(line)+1+len(rw) <= width:
+		case len(line)+1+len(rw) <= width():
 			line = append(append(line, ' '), rw...)
 		default:
 			lines = append(lines, string(line))
@@ -183,6 +335,10 @@ func wrap(text string, width int) []string {
 		lines = append(lines, string(line))
 	}
 	return lines
+}
+
+func pad(s string, width int) string {
+	return s + strings.Repeat(" ", max(width-utf8.RuneCountInString(s), 0))
 }
 
 func truncate(s string, width int) string {

@@ -157,6 +157,8 @@ type Stream struct {
 	// opens counts journal handles opened over the stream's life (tests).
 	mu    sync.Mutex
 	opens int
+	// delivering is what Sources reports (sources.go).
+	delivering delivery
 }
 
 // New builds the stream. It returns an error wrapping probes.ErrNotApplicable
@@ -192,7 +194,8 @@ func (s *Stream) Name() string { return Name }
 type journalDir struct{ local, host string }
 
 // Run reads the journal until ctx is done (follow) or to its end.
-func (s *Stream) Run(ctx context.Context, sink probes.Sink) error {
+func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
+	defer func() { s.delivering.end(s.opts.Follow, err) }()
 	dirs, err := s.directories()
 	if err != nil {
 		return err
@@ -202,6 +205,7 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) error {
 		units:       merge(DefaultUnits, s.cfg.ExtraUnits),
 		kernel:      s.readKernel(),
 	}
+	s.delivering.begin(sel.sources())
 	since := s.opts.Since
 	if since.IsZero() && s.cfg.Lookback.Duration > 0 {
 		since = s.env.Clock.Now().Add(-s.cfg.Lookback.Duration)

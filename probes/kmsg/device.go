@@ -117,7 +117,7 @@ func CanRead(host probes.FS) error {
 	}
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: p, Err: err}
+		return &fs.PathError{Op: "open", Path: devicePath, Err: err} // the host path, as probes.FS errors name it
 	}
 	unix.Close(fd)
 	return nil

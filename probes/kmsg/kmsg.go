@@ -90,6 +90,8 @@ type Stream struct {
 	monotonic func() time.Duration
 	lost      atomic.Uint64
 	overruns  atomic.Uint64
+	// delivering is what Sources reports (sources.go).
+	delivering delivery
 }
 
 // New builds the stream. Reading the live log (no opts.Path) needs /dev/kmsg
@@ -128,8 +130,10 @@ func (s *Stream) Lost() uint64 { return s.lost.Load() }
 
 // Run streams records until ctx is done (follow mode) or until the end of
 // the ring buffer or dump file.
-func (s *Stream) Run(ctx context.Context, sink probes.Sink) error {
+func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
+	defer func() { s.delivering.end(s.opts.Follow, err) }()
 	if s.opts.Path != "" {
+		s.delivering.begin(kmsgSources)
 		return s.readDump(ctx, s.opts.Path, sink)
 	}
 	dev, err := openDevice(ctx, s.env.Host, s.opts.Follow)
@@ -140,6 +144,7 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) error {
 		return fmt.Errorf("open %s: %w", devicePath, err)
 	}
 	defer dev.Close()
+	s.delivering.begin(kmsgSources)
 
 	cutoff := s.opts.Since
 	if cutoff.IsZero() && s.cfg.Lookback.Duration > 0 {

@@ -417,28 +417,47 @@ func (e *Engine) LastMatch(reason string) (probes.Match, bool) {
 var _ probes.LogRecall = (*Engine)(nil)
 
 // Reasons lists every reason the loaded rules can report (fact and context
-// rules report none), once per reason and condition, in rule order.
+// rules report none), once per reason and condition, in rule order. Sources
+// is the union of the sources of every rule reporting that reason and
+// condition, in the order the rules name them: the agent keeps a condition
+// fed only by these rules Unknown while none of them is being read.
 func (e *Engine) Reasons() []probes.ReasonInfo {
-	return append([]probes.ReasonInfo(nil), e.reasons...)
+	out := make([]probes.ReasonInfo, len(e.reasons))
+	for i, r := range e.reasons {
+		r.Sources = slices.Clone(r.Sources)
+		out[i] = r
+	}
+	return out
 }
 
 func reasonsOf(rules []*compiledRule) []probes.ReasonInfo {
 	var out []probes.ReasonInfo
-	seen := map[string]bool{}
+	index := map[string]int{}
 	for _, c := range rules {
 		if c.Kind != KindTemporary && c.Kind != KindPermanent {
 			continue
 		}
 		k := c.Reason + "\x00" + c.Condition
-		if seen[k] {
+		if i, seen := index[k]; seen {
+			for _, s := range c.Sources {
+				if !slices.Contains(out[i].Sources, s) {
+					out[i].Sources = append(out[i].Sources, s)
+				}
+			}
 			continue
 		}
-		seen[k] = true
+		index[k] = len(out)
 		summary := c.Summary
 		if summary == "" {
 			summary = fmt.Sprintf("log rule %s matched", c.Name)
 		}
-		out = append(out, probes.ReasonInfo{Reason: c.Reason, Condition: c.Condition, Severity: c.Severity, Summary: summary})
+		var sources []probes.Source
+		for _, s := range c.Sources {
+			if !slices.Contains(sources, s) {
+				sources = append(sources, s)
+			}
+		}
+		out = append(out, probes.ReasonInfo{Reason: c.Reason, Condition: c.Condition, Severity: c.Severity, Summary: summary, Sources: sources})
 	}
 	return out
 }

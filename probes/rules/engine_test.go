@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -426,5 +427,60 @@ func TestConcurrentMatch(t *testing.T) {
 	wg.Wait()
 	if m, ok := e.LastMatch("KubeProxyVersion"); !ok || m.Captures["version"] != "v1.30.0" {
 		t.Errorf("LastMatch after concurrent feeding: %+v %v", m, ok)
+	}
+}
+
+// TestReasonsListSources: a reason reported by several rules reads the union
+// of their sources; the agent relies on it to tell "nothing in the logs"
+// from "no log read".
+func TestReasonsListSources(t *testing.T) {
+	rules := []Rule{
+		userRule("kubelet-boom", func(r *Rule) {
+			r.Kind, r.Condition = KindPermanent, "Boomed"
+		}),
+		userRule("runtime-boom", func(r *Rule) {
+			r.Kind, r.Condition = KindPermanent, "Boomed"
+			r.Sources = []probes.Source{probes.SourceContainerd, probes.SourceKubelet, probes.SourceCRIO}
+		}),
+		userRule("kernel-boom-event", func(r *Rule) {
+			r.Sources = []probes.Source{probes.SourceKernel}
+		}),
+		userRule("fact", func(r *Rule) {
+			r.Kind, r.Reason = KindFact, "BoomVersion"
+			r.Sources = []probes.Source{probes.SourceKubeProxy}
+		}),
+	}
+	e, err := NewEngine(rules, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []probes.ReasonInfo{
+		{Reason: "Boom", Condition: "Boomed", Severity: probes.SeverityWarning, Summary: "log rule kubelet-boom matched",
+			Sources: []probes.Source{probes.SourceKubelet, probes.SourceContainerd, probes.SourceCRIO}},
+		{Reason: "Boom", Severity: probes.SeverityWarning, Summary: "log rule kernel-boom-event matched", Sources: []probes.Source{probes.SourceKernel}},
+	}
+	got := e.Reasons()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Reasons() (-want +got):\n%s", diff)
+	}
+	got[0].Sources[0] = probes.SourceSystemd
+	if e.Reasons()[0].Sources[0] != probes.SourceKubelet {
+		t.Error("Reasons() hands out the engine's own slice")
+	}
+}
+
+// TestDefaultReasonsHaveSources: every default reason names what it reads.
+func TestDefaultReasonsHaveSources(t *testing.T) {
+	e, err := NewEngine(DefaultRules(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.Reasons() {
+		if len(r.Sources) == 0 {
+			t.Errorf("reason %s/%s has no sources", r.Reason, r.Condition)
+		}
+		if r.Condition == "KernelDeadlock" && !slices.Equal(r.Sources, []probes.Source{probes.SourceKernel}) {
+			t.Errorf("KernelDeadlock reason %s reads %v, want only the kernel log", r.Reason, r.Sources)
+		}
 	}
 }
