@@ -447,8 +447,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Go(func() { a.watchConfig(ctx) })
 	}
 	wg.Go(func() { a.housekeeping(ctx) })
+	listen := a.opts.ListenAddress
+	if ln != nil {
+		listen = ln.Addr().String() // the bound address: ":0" picks a port
+	}
 	a.logger.Info("agent running", "node", a.opts.NodeName, "host_root", a.opts.Host.Root(),
-		"checks", enabled, "listen", a.opts.ListenAddress, "standalone", a.opts.Reporter == nil)
+		"checks", enabled, "listen", listen, "standalone", a.opts.Reporter == nil)
 
 	<-ctx.Done()
 	a.sched.wait()

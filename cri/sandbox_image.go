@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/kubeletconfig"
 )
@@ -145,15 +145,19 @@ func newSandboxImageCheck(env probes.Env) (probes.Check, error) {
 		CRIOConfigDir:     "/etc/crio/crio.conf.d",
 		RiskMarginPercent: 5,
 	}
-	if err := env.Settings.Decode(&cfg); err != nil {
+	if err := config.Decode(env.Settings, &cfg); err != nil {
 		return nil, err
 	}
 	if cfg.RiskMarginPercent < 0 || cfg.RiskMarginPercent > 50 {
 		return nil, env.Settings.Fieldf("riskMarginPercent", "must be between 0 and 50, got %d", cfg.RiskMarginPercent)
 	}
-	for field, p := range map[string]string{"containerdConfig": cfg.ContainerdConfig, "crioConfig": cfg.CRIOConfig, "crioConfigDir": cfg.CRIOConfigDir} {
-		if p != "" && !filepath.IsAbs(p) {
-			return nil, env.Settings.Fieldf(field, "must be an absolute host path, got %q", p)
+	for _, p := range []struct{ field, path string }{
+		{"containerdConfig", cfg.ContainerdConfig}, {"crioConfig", cfg.CRIOConfig}, {"crioConfigDir", cfg.CRIOConfigDir},
+	} {
+		if p.path != "" {
+			if err := config.HostPath(env.Settings, p.field, p.path); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if env.Runtime == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/cri"
@@ -35,10 +36,10 @@ func newMatcher(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher
 		return nil, nil, err
 	}
 	all = append(all, user...)
-	for _, path := range npdRuleFiles {
+	for i, path := range npdRuleFiles {
 		npd, err := rules.LoadNPDFile(path)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, &probes.FieldError{Field: fmt.Sprintf("npdRuleFiles[%d]", i), Reason: err.Error()}
 		}
 		all = append(all, npd...)
 	}

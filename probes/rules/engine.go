@@ -320,7 +320,7 @@ func (e *Engine) finding(c *compiledRule, line probes.Line, matched string, at t
 	}
 	if c.MinOccurrences > 1 {
 		f.Evidence["occurrences"] = fmt.Sprint(count)
-		f.Evidence["window"] = c.Window.String()
+		f.Evidence["window"] = c.Window.Duration.String()
 	}
 	return f
 }

@@ -1,9 +1,9 @@
 package rules
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodetriage/nodetriage/probes"
 )
@@ -83,7 +83,7 @@ type Rule struct {
 	// fall within Window (e.g. 5 restarts in 20m). 0 or 1 reports every match.
 	MinOccurrences int `json:"minOccurrences,omitempty"`
 	// Window is the span MinOccurrences counts over.
-	Window Duration `json:"window,omitzero"`
+	Window metav1.Duration `json:"window,omitzero"`
 	// ContextKey (kind context) is the capture that later rules look the
 	// remembered captures up by, e.g. "pid"; empty remembers only the latest.
 	ContextKey string `json:"contextKey,omitempty"`
@@ -101,7 +101,7 @@ type Rule struct {
 // agent's default quiet window.
 type Clear struct {
 	// Quiet clears the condition after this long without a repeat.
-	Quiet Duration `json:"quiet,omitzero"`
+	Quiet metav1.Duration `json:"quiet,omitzero"`
 	// Recovery is an RE2 pattern on the same sources whose match clears the
 	// finding with the same Condition, Reason and Subject (the Subject template
 	// is expanded with the recovery line's captures), e.g. `server (?P<server>\S+) OK`.
@@ -120,40 +120,15 @@ type Recall struct {
 	Key string `json:"key,omitempty"`
 	// Within bounds how old (by line time) remembered context may be;
 	// default 1m.
-	Within Duration `json:"within,omitzero"`
+	Within metav1.Duration `json:"within,omitzero"`
 	// Required drops the match when nothing is recalled.
 	Required bool `json:"required,omitempty"`
 }
 
-// Duration is a time.Duration written as a Go duration string ("20m") in
-// configuration.
-type Duration struct{ time.Duration }
-
-// D is a shorthand for building rule durations in code.
-func D(d time.Duration) Duration { return Duration{d} }
-
-// IsZero reports a zero duration (for omitzero).
-func (d Duration) IsZero() bool { return d.Duration == 0 }
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
-
-// UnmarshalJSON accepts a Go duration string such as "90s" or "20m".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"20m\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("want a duration string such as \"20m\": %w", err)
-	}
-	if v < 0 {
-		return fmt.Errorf("duration %q is negative", s)
-	}
-	d.Duration = v
-	return nil
-}
+// D is a shorthand for building rule durations in code. Rule durations are
+// metav1.Duration, as in every other settings section: a Go duration string
+// ("20m") in configuration.
+func D(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
 
 // ruleSources are the sources rules may read. SourceKmsgUser is deliberately
 // absent: user-space writes to /dev/kmsg must never fire kernel rules.

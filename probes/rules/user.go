@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
 )
 
@@ -61,10 +62,13 @@ func DecodeUserRules(s probes.Settings) ([]Rule, error) {
 	compiled := make([]*compiledRule, 0, len(items))
 	for i, item := range items {
 		var r Rule
+		if field, reason := config.Durations(item, &r); reason != "" {
+			return nil, fieldError(s, at(i, field), "%s", reason)
+		}
 		dec := json.NewDecoder(bytes.NewReader(item))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			return nil, fieldError(s, at(i, jsonField(err, item)), "%s", describeJSON(err))
+			return nil, fieldError(s, at(i, jsonField(err)), "%s", describeJSON(err))
 		}
 		r.Check = UserRulesCheck
 		if defaults[r.Name] {
@@ -117,43 +121,16 @@ func ruleFieldError(s probes.Settings, at string, err error) error {
 	return fieldError(s, at, "%v", err)
 }
 
-// jsonField names the field a decode error is about. encoding/json says so
-// for type errors and unknown fields; errors from Duration.UnmarshalJSON come
-// without a field, so the duration fields are tried one by one.
-func jsonField(err error, item []byte) string {
+// jsonField names the field a decode error is about, when encoding/json
+// says (type errors and unknown fields; durations are checked before
+// decoding, by config.Durations).
+func jsonField(err error) string {
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
 		return typ.Field
 	}
 	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return strings.Trim(rest, `"`)
-	}
-	var probe struct {
-		Window json.RawMessage `json:"window"`
-		Clear  struct {
-			Quiet json.RawMessage `json:"quiet"`
-		} `json:"clear"`
-		Recall []struct {
-			Within json.RawMessage `json:"within"`
-		} `json:"recall"`
-	}
-	if json.Unmarshal(item, &probe) != nil {
-		return ""
-	}
-	bad := func(raw json.RawMessage) bool {
-		var d Duration
-		return len(raw) > 0 && d.UnmarshalJSON(raw) != nil
-	}
-	switch {
-	case bad(probe.Window):
-		return "window"
-	case bad(probe.Clear.Quiet):
-		return "clear.quiet"
-	}
-	for i, rc := range probe.Recall {
-		if bad(rc.Within) {
-			return fmt.Sprintf("recall[%d].within", i)
-		}
 	}
 	return ""
 }
