@@ -17,7 +17,8 @@
 # The image has no shell, no package manager and no coreutils: only the
 # agent and its libraries.
 #
-# Output: $IMAGE_DIR/nodetriage.oci.tar (default _output/image), image
+# Output: $IMAGE_DIR/nodetriage.oci.tar (default _output/image; downloaded
+# packages are kept in $DEB_CACHE, default $IMAGE_DIR/debs), image
 # reference $IMAGE_REF (default localhost/nodetriage:dev). Import it with
 #   ctr -n k8s.io images import _output/image/nodetriage.oci.tar
 # Needs: go, apt-get, apt-cache, dpkg-deb, ldconfig (Debian), and root for
@@ -34,7 +35,7 @@ commit=${COMMIT:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unk
 # resolver does not descend into them.
 install_time_only=(debconf cdebconf openssl)
 
-log() { echo "build-image: $*" >&2; }
+log() { echo "build-image: [${SECONDS}s] $*" >&2; }
 die() { echo "build-image: $*" >&2; exit 1; }
 
 for tool in go apt-get apt-cache dpkg-deb ldconfig; do
@@ -44,48 +45,56 @@ done
 mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$repo/hack/demo/runtime-packages")
 ((${#wanted[@]} > 0)) || die "no packages in hack/demo/runtime-packages"
 
-# deps PKG prints PKG's Depends and Pre-Depends, one per alternative group
-# (the first alternative, as apt would pick when none is installed).
+# deps PKG... prints the Depends and Pre-Depends of the packages, one per
+# alternative group (the first alternative, as apt would pick when none is
+# installed). One apt-cache call per level: each call loads the whole cache.
 deps() {
   apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-    --no-replaces --no-enhances "$1" | awk '
+    --no-replaces --no-enhances "$@" | awk '
       /^ *\|(Pre)?Depends:/ { if (!alt) print $2; alt = 1; next }
       /^ *(Pre)?Depends:/   { if (!alt) print $2; alt = 0; next }'
 }
 
 declare -A seen=()
 resolved=()
-queue=("${wanted[@]}")
+level=("${wanted[@]}")
 for skip in "${install_time_only[@]}"; do seen[$skip]=1; done
-while ((${#queue[@]} > 0)); do
-  pkg=${queue[0]}
-  queue=("${queue[@]:1}")
-  [[ -n ${seen[$pkg]:-} ]] && continue
-  seen[$pkg]=1
-  [[ $pkg == \<* ]] && continue # a virtual package only reached through an excluded one
-  apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1 || die "package $pkg unknown to apt (run apt-get update)"
-  resolved+=("$pkg")
-  mapfile -t more < <(deps "$pkg")
-  queue+=("${more[@]}")
+while ((${#level[@]} > 0)); do
+  next=()
+  for pkg in "${level[@]}"; do
+    [[ -n ${seen[$pkg]:-} ]] && continue
+    seen[$pkg]=1
+    [[ $pkg == \<* ]] && continue # a virtual package only reached through an excluded one
+    resolved+=("$pkg")
+    next+=("$pkg")
+  done
+  ((${#next[@]} > 0)) || break
+  mapfile -t level < <(deps "${next[@]}")
 done
 log "packages: ${resolved[*]}"
 
-mkdir -p "$image_dir/debs"
+# apt-get download names the file <package>_<version>_<arch>.deb with the
+# version's epoch colon escaped.
+declare -A deb_name=()
+while read -r pkg pkg_version pkg_arch; do
+  deb_name[$pkg]="${pkg}_${pkg_version//:/%3a}_${pkg_arch}.deb"
+done < <(apt-cache show --no-all-versions "${resolved[@]}" |
+  awk '/^Package:/ {p = $2} /^Version:/ {v = $2} /^Architecture:/ {a = $2} /^$/ && p {print p, v, a; p = ""} END {if (p) print p, v, a}')
+
+deb_cache=${DEB_CACHE:-$image_dir/debs}
+mkdir -p "$deb_cache"
 debs=()
 for pkg in "${resolved[@]}"; do
-  # apt-get download names the file <package>_<version>_<arch>.deb with the
-  # version's epoch colon escaped.
-  read -r version_arch < <(apt-cache show --no-all-versions "$pkg" |
-    awk '/^Version:/ {v = $2} /^Architecture:/ {a = $2} END {print v "_" a}')
-  deb="$image_dir/debs/${pkg}_${version_arch//:/%3a}.deb"
+  [[ -n ${deb_name[$pkg]:-} ]] || die "package $pkg unknown to apt (run apt-get update)"
+  deb="$deb_cache/${deb_name[$pkg]}"
   if [[ ! -s $deb ]]; then
     log "downloading $pkg"
-    (cd "$image_dir/debs" && apt-get download -q=2 -o APT::Sandbox::User=root "$pkg") || die "apt-get download $pkg failed (network, or stale lists: apt-get update)"
+    (cd "$deb_cache" && apt-get download -q=2 -o APT::Sandbox::User=root "$pkg") || die "apt-get download $pkg failed (network, or stale lists: apt-get update)"
   fi
   [[ -s $deb ]] || die "apt-get download $pkg did not write $deb"
   debs+=("$deb")
 done
-
+log "packages downloaded"
 rootfs="$image_dir/rootfs"
 rm -rf "$rootfs"
 mkdir -p "$rootfs"
@@ -110,6 +119,7 @@ mkdir -p "$rootfs/usr/local/bin"
 # What libc-bin's trigger would do: the loader's cache for the tree.
 ldconfig -r "$rootfs"
 
+log "binary built"
 if [[ $(id -u) -eq 0 ]]; then
   # The binary starts with the image's libc, and the journal reader loads
   # the image's libsystemd.so.0 to read a real journal file (written by
@@ -130,6 +140,7 @@ else
   log "not root: skipping the chroot smoke test"
 fi
 
+log "smoke test done"
 go build -o "$image_dir/ociimage" "$repo/hack/demo/ociimage"
 "$image_dir/ociimage" -rootfs "$rootfs" -ref "$image_ref" -out "$image_dir/nodetriage.oci.tar" \
   -entrypoint /usr/local/bin/nodetriage -cmd run \

@@ -59,7 +59,7 @@ if [[ -d $DEMO_DIR ]]; then
 fi
 
 # cgroups, deepest first (rmdir only removes empty cgroups).
-for h in $(demo_cgroup_hierarchies); do
+for h in $(demo_cgroup_hierarchies all); do
   [[ -d $h/$DEMO_NAME ]] || continue
   find "$h/$DEMO_NAME" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   [[ ! -d $h/$DEMO_NAME ]] || demo_log "could not remove cgroup $h/$DEMO_NAME"

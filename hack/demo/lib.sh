@@ -82,12 +82,16 @@ demo_save_settings() {
   done
 }
 
-# demo_cgroup_hierarchies lists the mounted cgroup v1 hierarchies.
+# demo_cgroup_hierarchies lists the mounted cgroup v1 hierarchies, and with
+# "all" also the cgroup v2 one a hybrid system mounts at
+# /sys/fs/cgroup/unified (runc creates the containers' cgroups there too).
 demo_cgroup_hierarchies() {
   local d
   for d in /sys/fs/cgroup/*/; do
     d=${d%/}
-    [[ -f $d/cgroup.procs && $(basename "$d") != unified ]] && echo "$d"
+    [[ -f $d/cgroup.procs ]] || continue
+    [[ $(basename "$d") == unified && ${1:-} != all ]] && continue
+    echo "$d"
   done
 }
 

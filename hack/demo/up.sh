@@ -30,6 +30,11 @@ for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
 done
 [[ -s $IMAGE_DIR/pause.oci.tar ]] || demo_die "$IMAGE_DIR/pause.oci.tar missing: run hack/demo/build-pause-image.sh"
 
+# DEMO_DIR is wiped: refuse anything that is not a former demo or empty.
+[[ $DEMO_DIR == /?* && $DEMO_DIR != / ]] || demo_die "DEMO_DIR must be an absolute path below /, got $DEMO_DIR"
+if [[ -d $DEMO_DIR && ! -f $DEMO_DIR/env && -n $(ls -A "$DEMO_DIR") ]]; then
+  demo_die "$DEMO_DIR is not empty and holds no demo: choose another DEMO_DIR"
+fi
 rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR"/{log,run,pki,etcd,cni/net.d,containerd/root,kubelet,varlib/upper,varlib/work,varlog/upper,varlog/work,sysctl}
 demo_save_settings
