@@ -146,19 +146,10 @@ func setUpNodeScope(t *testing.T, prefix string) *nodeScope {
 // admission sees but which changes nothing if it still gets through.
 func waitForPolicy(t *testing.T, s *nodeScope) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	probe := []byte(`{"status":{"conditions":[{"type":"KernelDeadlock","status":"False","reason":"Probe","message":"probe"}]}}`)
-	for {
-		_, err := s.bound.CoreV1().Nodes().Patch(context.Background(), s.other, types.StrategicMergePatchType, probe,
-			metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}, "status")
-		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the admission policy is not enforced after 60s: patching another node's status gave %v", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	waitFor(t, "the admission policy to deny writing another node's status", func() bool {
+		err := dryRunConditions(s.bound, s.other, `{"type":"KernelDeadlock","status":"False","reason":"Probe","message":"probe"}`)
+		return apierrors.IsForbidden(err) || apierrors.IsInvalid(err)
+	})
 }
 
 func patchConditions(client kubernetes.Interface, node string, conditions ...string) error {
@@ -208,6 +199,9 @@ func TestNodeScopingPolicy(t *testing.T) {
 			"may only write its own condition types"},
 		{"a new foreign condition", func() error {
 			return patchConditions(s.bound, s.own, `{"type":"NetworkUnavailable","status":"True","reason":"Forged","message":"forged"}`)
+		}, "may only write its own condition types"},
+		{"condition type of an imported NPD file", func() error {
+			return patchConditions(s.bound, s.own, `{"type":"XfsShutdown","status":"True","reason":"XfsHasShutdown","message":"XFS shut down"}`)
 		}, "may only write its own condition types"},
 		{"other status field", func() error {
 			_, err := s.bound.CoreV1().Nodes().PatchStatus(ctx, s.own, []byte(`{"status":{"capacity":{"cpu":"64"}}}`))
@@ -362,4 +356,61 @@ func countEvents(t *testing.T, client kubernetes.Interface, node string) int {
 		}
 	}
 	return n
+}
+
+// TestExtraConditionTypes applies the patch docs/install.md documents for
+// the condition types of imported NPD files (testdata/extra-conditions): the
+// agent may then write XfsShutdown, and still not the kubelet's Ready.
+func TestExtraConditionTypes(t *testing.T) {
+	s := setUpNodeScope(t, "extra")
+	c := kubetest.Shared(t)
+	xfs := `{"type":"XfsShutdown","status":"True","reason":"XfsHasShutdown","message":"XFS (sdb): Corruption of on-disk metadata detected. Shutting down filesystem"}`
+	// The probe differs from what is stored, so that it is a change for the
+	// policy to judge.
+	xfsProbe := `{"type":"XfsShutdown","status":"False","reason":"Probe","message":"probe"}`
+	if err := kubectl(c, "apply", "--server-side", "-k", "testdata/extra-conditions"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Back to the base policy for the tests that follow.
+		if err := kubectl(c, "apply", "--server-side", "-k", "."); err != nil {
+			t.Error(err)
+		}
+		waitFor(t, "the base policy to deny XfsShutdown again", func() bool {
+			return dryRunConditions(s.bound, s.own, xfsProbe) != nil
+		})
+	})
+	waitFor(t, "the extended policy to allow XfsShutdown", func() bool {
+		return dryRunConditions(s.bound, s.own, xfsProbe) == nil
+	})
+	if err := patchConditions(s.bound, s.own, xfs); err != nil {
+		t.Errorf("XfsShutdown with the extended policy: %v", err)
+	}
+	err := patchConditions(s.bound, s.own, `{"type":"Ready","status":"False","reason":"Forged","message":"forged"}`)
+	if !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
+		t.Errorf("Ready with the extended policy: %v, want denied", err)
+	}
+	if err := patchConditions(s.bound, s.other, xfs); err == nil {
+		t.Error("XfsShutdown on another node was allowed")
+	}
+}
+
+// dryRunConditions sends a status patch as a dry run: admission decides,
+// nothing is stored.
+func dryRunConditions(client kubernetes.Interface, node string, conditions ...string) error {
+	patch := `{"status":{"conditions":[` + strings.Join(conditions, ",") + `]}}`
+	_, err := client.CoreV1().Nodes().Patch(context.Background(), node, types.StrategicMergePatchType, []byte(patch),
+		metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}, "status")
+	return err
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 60s waiting for %s", what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
