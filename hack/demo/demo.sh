@@ -50,10 +50,8 @@ echo
 echo "=== kubectl describe node $DEMO_NAME"
 demo_kubectl describe node "$DEMO_NAME"
 echo
-echo "=== kubectl get events --field-selector involvedObject.kind=Node (nodetriage's)"
-demo_kubectl get events -n default --field-selector involvedObject.kind=Node,reportingComponent=nodetriage.io/agent \
-  -o custom-columns=LAST:.lastTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message 2>/dev/null ||
-  demo_kubectl get events -n default --field-selector involvedObject.kind=Node
+echo "=== kubectl get events -n default --field-selector involvedObject.kind=Node,reportingComponent=nodetriage.io/agent"
+demo_kubectl get events -n default --field-selector involvedObject.kind=Node,reportingComponent=nodetriage.io/agent
 echo
 echo "=== curl http://127.0.0.1:$DEMO_AGENT_PORT/metrics | grep nodetriage_condition_status ... 1"
 curl -fsS "http://127.0.0.1:$DEMO_AGENT_PORT/metrics" | grep '^nodetriage_condition_status{.*} 1$' || true

@@ -24,6 +24,9 @@ done
 if [[ -f $DEMO_DIR/run/holder.pid ]] && kill -0 "$(demo_holder_pid)" 2>/dev/null; then
   demo_die "a demo is already running in $DEMO_DIR: make demo-down first"
 fi
+if [[ -n $(find "/sys/fs/cgroup/pids/$DEMO_NAME" -name cgroup.procs -exec cat {} + 2>/dev/null) ]]; then
+  demo_die "processes of an earlier demo $DEMO_NAME are still running: make demo-down first"
+fi
 KUBE_BIN_DIR=$KUBE_BIN_DIR "$demo_repo/hack/build-kube.sh" >&2
 for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
   [[ -x $KUBE_BIN_DIR/$b ]] || demo_die "$KUBE_BIN_DIR/$b missing after hack/build-kube.sh"
