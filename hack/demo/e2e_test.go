@@ -168,9 +168,9 @@ func startCluster(t *testing.T) *cluster {
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end test runs a kubelet and containerd: run it as root")
 	}
-	for _, tool := range []string{"kubectl", "etcd", "containerd", "ctr", "runc", "openssl", "apt-get", "dpkg-deb"} {
+	for _, tool := range []string{"kubectl", "etcd", "containerd", "ctr", "runc", "openssl", "curl", "logrotate", "apt-get", "dpkg-deb"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run hack/install-deps.sh", tool)
+			t.Fatalf("%s not found: run hack/install-deps.sh (Debian packages etcd-server containerd runc kubectl openssl curl logrotate)", tool)
 		}
 	}
 	repo, err := filepath.Abs("../..")

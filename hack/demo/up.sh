@@ -17,8 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 demo_settings
 
 [[ $(id -u) -eq 0 ]] || demo_die "must run as root (mount namespace, cgroups, containerd)"
-for tool in /usr/bin/etcd /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc kubectl openssl nsenter unshare setsid; do
-  command -v "$tool" >/dev/null || demo_die "$tool missing: run hack/install-deps.sh"
+for tool in /usr/bin/etcd /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc kubectl openssl curl nsenter unshare setsid; do
+  command -v "$tool" >/dev/null || demo_die "$tool missing: run hack/install-deps.sh (Debian packages etcd-server containerd runc kubectl openssl curl util-linux)"
 done
 [[ -d /sys/fs/cgroup/memory && -d /sys/fs/cgroup/pids ]] || demo_die "needs cgroup v1 with the memory and pids controllers mounted under /sys/fs/cgroup"
 if [[ -f $DEMO_DIR/run/holder.pid ]] && kill -0 "$(demo_holder_pid)" 2>/dev/null; then
