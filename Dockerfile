@@ -3,9 +3,10 @@
 # libsystemd (dlopened by go-systemd's sdjournal), so the runtime image is
 # glibc-based Debian slim rather than distroless/static.
 #
-# Build: make image (needs a Docker engine). Without one, `make demo` builds an
-# equivalent OCI image from the same Debian packages (hack/demo/); a test keeps
-# the RUNTIME_PACKAGES list below and the demo's list equal.
+# Build: make image (with a Docker engine this file; without one
+# hack/demo/build-image.sh builds an equivalent OCI image from the same Debian
+# packages). A test keeps RUNTIME_PACKAGES below equal to the builder's list,
+# hack/demo/runtime-packages.
 
 ARG GO_VERSION=1.26
 FROM golang:${GO_VERSION}-bookworm AS build
@@ -22,9 +23,10 @@ RUN CGO_ENABLED=1 go build -trimpath \
       -o /out/nodetriage ./cmd/nodetriage
 
 FROM debian:bookworm-slim
-# RUNTIME_PACKAGES: libsystemd0 ca-certificates
-RUN apt-get update && apt-get install -y --no-install-recommends libsystemd0 ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+ARG RUNTIME_PACKAGES="libsystemd0 ca-certificates"
+RUN apt-get update && apt-get install -y --no-install-recommends ${RUNTIME_PACKAGES} \
+    && rm -rf /var/lib/apt/lists/* \
+    && mkdir -p /var/lib/nodetriage /etc/nodetriage
 ARG VERSION=dev
 ARG COMMIT=unknown
 LABEL org.opencontainers.image.title="nodetriage" \

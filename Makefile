@@ -52,3 +52,30 @@ bench:
 
 clean:
 	rm -rf _output
+
+# --- image and demo (hack/demo/) ---------------------------------------------
+#   make image      the agent image: with a Docker engine `docker build` of the
+#                   Dockerfile (IMAGE=...), else hack/demo/build-image.sh writes
+#                   _output/image/nodetriage.oci.tar from the same Debian
+#                   packages (import with ctr images import)
+#   make demo       a real single-node cluster on this machine with the agent,
+#                   three faults and `kubectl describe node` (needs root)
+#   make demo-down  stop and remove everything make demo started
+
+IMAGE ?= ghcr.io/nodetriage/nodetriage:$(VERSION)
+
+.PHONY: image demo demo-down
+
+image:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) . ; \
+	else \
+	  echo "make image: no Docker engine; building the OCI archive with hack/demo/build-image.sh"; \
+	  VERSION=$(VERSION) COMMIT=$(COMMIT) ./hack/demo/build-image.sh; \
+	fi
+
+demo: deps
+	VERSION=$(VERSION) COMMIT=$(COMMIT) ./hack/demo/demo.sh
+
+demo-down:
+	./hack/demo/down.sh
