@@ -12,6 +12,7 @@ packages=(
   conntrack logrotate systemd-journal-remote systemd
   containernetworking-plugins iproute2 dbus kmod
   libsystemd-dev libsystemd0 gcc
+  openssl curl
 )
 
 missing=()
