@@ -39,6 +39,9 @@ const (
 	referencePath     = "docs/reference.md"
 	configurationPath = "docs/configuration.md"
 	configMapPath     = "daemonset/base/config.yaml"
+	readmePath        = "README.md"
+	readmeBegin       = "<!-- BEGIN GENERATED: conditions (hack/gendocs; do not edit) -->\n"
+	readmeEnd         = "<!-- END GENERATED: conditions -->"
 )
 
 func main() {
@@ -121,13 +124,33 @@ func generate(root string) (map[string][]byte, error) {
 	var reference, configuration strings.Builder
 	writeReference(&reference, specs, rules.DefaultRules(), rulesPkg, agent.FormatDuration(cfg.QuietWindow))
 	writeConfiguration(&configuration, cfg, specs, checkPkgs, sources, rulesPkg)
+	readme, err := withReadmeBlock(filepath.Join(root, readmePath), readmeBlock(specs, rules.DefaultRules()))
+	if err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
 		referencePath:     []byte(reference.String()),
 		configurationPath: []byte(configuration.String()),
 		configMapPath:     agent.DefaultConfigYAML(),
+		readmePath:        readme,
 	}, nil
 }
 
+// withReadmeBlock returns the README with its generated block (between the
+// BEGIN and END markers) replaced by block.
+func withReadmeBlock(path, block string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	text := string(data)
+	begin, end := strings.Index(text, readmeBegin), strings.Index(text, readmeEnd)
+	if begin < 0 || end < begin {
+		return nil, fmt.Errorf("%s: no %q … %q block", path, strings.TrimSpace(readmeBegin), readmeEnd)
+	}
+	return []byte(text[:begin+len(readmeBegin)] + block + text[end:]), nil
+}
+
 func sortedPaths(files map[string][]byte) []string {
-	return []string{configMapPath, configurationPath, referencePath}
+	return []string{configMapPath, configurationPath, referencePath, readmePath}
 }
