@@ -300,7 +300,6 @@ func (p *pipeline) runStream(ctx context.Context, spec probes.StreamSpec, env pr
 		if err == nil {
 			err = errors.New("stopped without an error")
 		}
-		p.metrics.streamRestarts.WithLabelValues(spec.Name).Inc()
 		if ran := p.clock.Since(started); ran >= streamHealthyAfter {
 			backoff = streamBackoffMin
 			p.logger.Warn("log source stopped; restarting", "source", spec.Name, "err", err,
@@ -315,6 +314,9 @@ func (p *pipeline) runStream(ctx context.Context, spec probes.StreamSpec, env pr
 				p.logger.Debug("log source still failing", "source", spec.Name, "err", err, "retry_in", backoff)
 			}
 		}
+		// Counted after the state machine heard of it: whoever sees the
+		// restart counted also sees its effect on the conditions.
+		p.metrics.streamRestarts.WithLabelValues(spec.Name).Inc()
 		t := p.clock.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
