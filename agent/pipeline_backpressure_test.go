@@ -194,9 +194,9 @@ func TestFilesBurstIsNotDropped(t *testing.T) {
 			close(m.open)
 			read := testutil.ToFloat64(lines) - readies
 			dropped := testutil.ToFloat64(h.metrics.logLinesDropped.WithLabelValues("files"))
-			waitForLong(t, "the matcher to see every queued line", func() bool {
+			waitForLong(t, "the stream to read the burst and the matcher to see every queued line", func() bool {
 				read = testutil.ToFloat64(lines) - readies
-				return float64(m.burst.Load()) == read-dropped && len(q.lines) == 0 && q.busySince.Load() == 0
+				return read == burstLines && float64(m.burst.Load()) == read-dropped && len(q.lines) == 0 && q.busySince.Load() == 0
 			})
 			dropped = testutil.ToFloat64(h.metrics.logLinesDropped.WithLabelValues("files"))
 			if want := tt.wantDropped(burstLines); dropped != want {
