@@ -4,20 +4,27 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Handler serves the agent's HTTP endpoints:
 //
 //	/metrics         Prometheus metrics (cached values only)
-//	/healthz         503 with the reason when a check loop or log consumer
-//	                 stalled; never because of what the agent finds on the node
+//	/healthz         503 with the reason when the agent's own machinery
+//	                 stalled (a check loop, a log consumer); never because of
+//	                 what the agent finds on the node, and not because a check
+//	                 is stuck in the kernel (its run is abandoned, the
+//	                 condition goes Unknown and nodetriage_check_stuck is 1:
+//	                 a restart would only walk back into the same hang)
 //	/readyz          200 once the config is loaded and every enabled check ran
 //	/debug/findings  current findings and conditions as JSON, the shape of
 //	                 `nodetriage check --output json`
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	// The scheduler keeps nodetriage_check_stuck on a registry of its own.
+	metrics := prometheus.Gatherers{a.registry, a.sched.gatherer}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, a.Healthy())
 	})

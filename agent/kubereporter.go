@@ -3,9 +3,13 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,6 +203,12 @@ type KubeReporter struct {
 
 	warnedKubeletType map[string]bool
 
+	// statusDenied counts status writes refused by admission
+	// (nodetriage_api_writes_denied_total{kind="status"}); lastDenial is
+	// the last one logged, so a denial is logged once, not on every retry.
+	statusDenied prometheus.Counter
+	lastDenial   string
+
 	events kubeEventState
 }
 
@@ -225,6 +235,10 @@ func NewKubeReporter(client kubernetes.Interface, nodeName string, cfg KubeRepor
 	}
 	r.statusBackoff = r.newBackoff()
 	r.events.init(cfg)
+	r.statusDenied = kubeRegisterOrReuse(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nodetriage_api_writes_denied_total",
+		Help: "Kubernetes API writes refused by admission (a ValidatingAdmissionPolicy or webhook), by kind; also counted as errors in nodetriage_api_writes_total. A denied status write updates no condition.",
+	}, []string{"kind"})).WithLabelValues("status")
 	return r
 }
 
@@ -408,7 +422,7 @@ func (r *KubeReporter) syncStatus(ctx context.Context) {
 
 	if needRead {
 		if err := r.readNode(ctx); err != nil {
-			r.statusFailed(ctx, now, "read Node", err)
+			r.statusFailed(ctx, now, "read Node", err, nil)
 			return
 		}
 	}
@@ -424,7 +438,7 @@ func (r *KubeReporter) syncStatus(ctx context.Context) {
 
 	node, err := r.patchStatus(ctx, patch)
 	if err != nil {
-		r.statusFailed(ctx, now, "patch Node status", err)
+		r.statusFailed(ctx, now, "patch Node status", err, patch)
 		return
 	}
 
@@ -434,6 +448,7 @@ func (r *KubeReporter) syncStatus(ctx context.Context) {
 	r.lastWrite = now
 	r.statusRetryAt = time.Time{}
 	r.statusBackoff = r.newBackoff()
+	r.lastDenial = ""
 	if r.statusFailing {
 		r.statusFailing = false
 		r.logger.Info("node status writes work again")
@@ -485,8 +500,9 @@ func (r *KubeReporter) storeNodeLocked(node *corev1.Node) {
 }
 
 // statusFailed schedules a retry with backoff and logs on the transition
-// to failing only.
-func (r *KubeReporter) statusFailed(ctx context.Context, now time.Time, op string, err error) {
+// to failing only, or on a new admission denial of patch (the failed
+// write's body; nil for a read).
+func (r *KubeReporter) statusFailed(ctx context.Context, now time.Time, op string, err error, patch []byte) {
 	if ctx.Err() != nil {
 		return // shutting down
 	}
@@ -498,6 +514,12 @@ func (r *KubeReporter) statusFailed(ctx context.Context, now time.Time, op strin
 	if r.pendingSince.IsZero() {
 		// A failed heartbeat is owed too.
 		r.markPendingLocked(now)
+	}
+	if denial, ok := parseAdmissionDenial(err); ok && patch != nil {
+		r.statusDenied.Inc()
+		r.statusFailing = true
+		r.logDenialLocked(denial, patch, retryIn)
+		return
 	}
 	if r.statusFailing {
 		r.logger.Debug("node status write still failing", "op", op, "err", err, "retryIn", retryIn)
@@ -601,4 +623,122 @@ func (r *KubeReporter) warnKubeletTypeLocked(t string) {
 	}
 	r.warnedKubeletType[t] = true
 	r.logger.Warn("refusing to write a kubelet-owned condition type", "type", t)
+}
+
+// admissionDenial is a write the API server's admission refused: a
+// ValidatingAdmissionPolicy or a validating webhook. It rejects the whole
+// nodes/status patch, so no condition is updated until its cause is fixed.
+type admissionDenial struct {
+	// by names what denied it, e.g. "ValidatingAdmissionPolicy
+	// 'nodetriage-node-status' with binding 'nodetriage-node-status'".
+	by string
+	// message is the policy's or webhook's own message.
+	message string
+	// allowed are the condition types the policy's message says it allows
+	// (nodetriage's policy lists them); nil when it does not list any.
+	allowed []string
+}
+
+// Where the API server's admission errors say what denied the request
+// (k8s.io/apiserver's validating policy and webhook plugins).
+const (
+	policyDenialMarker  = "ValidatingAdmissionPolicy '"
+	policyDeniedRequest = " denied request: "
+	webhookDenialMarker = "admission webhook \""
+	webhookDeniedTheReq = " denied the request: "
+)
+
+// allowedTypesPattern finds the list in nodetriage-node-status's message:
+// "nodetriage may only write its own condition types (A, B, …); this
+// request changes, adds or removes another condition".
+var allowedTypesPattern = regexp.MustCompile(`may only write its own condition types \(([^)]*)\)`)
+
+// parseAdmissionDenial recognises a 403 or 422 from admission. An RBAC
+// refusal (also 403) is not one: it names no policy or webhook.
+func parseAdmissionDenial(err error) (admissionDenial, bool) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || !(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
+		return admissionDenial{}, false
+	}
+	msg := status.Status().Message
+	var d admissionDenial
+	switch {
+	case strings.Contains(msg, policyDenialMarker):
+		rest := msg[strings.Index(msg, policyDenialMarker):]
+		by, message, ok := strings.Cut(rest, policyDeniedRequest)
+		if !ok {
+			return admissionDenial{}, false
+		}
+		d = admissionDenial{by: by, message: message}
+	case strings.Contains(msg, webhookDenialMarker):
+		rest := msg[strings.Index(msg, webhookDenialMarker):]
+		by, message, ok := strings.Cut(rest, webhookDeniedTheReq)
+		if !ok {
+			return admissionDenial{}, false
+		}
+		d = admissionDenial{by: by, message: message}
+	default:
+		return admissionDenial{}, false
+	}
+	if m := allowedTypesPattern.FindStringSubmatch(d.message); m != nil {
+		for _, t := range strings.Split(m[1], ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				d.allowed = append(d.allowed, t)
+			}
+		}
+	}
+	return d, true
+}
+
+// patchConditionTypes lists the condition types a status patch writes or
+// deletes, in patch order.
+func patchConditionTypes(patch []byte) []string {
+	var body struct {
+		Status struct {
+			Conditions []struct {
+				Type string `json:"type"`
+			} `json:"conditions"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(patch, &body); err != nil {
+		return nil // built by buildStatusPatchLocked: cannot happen
+	}
+	types := make([]string, 0, len(body.Status.Conditions))
+	for _, c := range body.Status.Conditions {
+		types = append(types, c.Type)
+	}
+	return types
+}
+
+// installDocConditionTypes is where the fix for a denied condition type is
+// documented.
+const installDocConditionTypes = `docs/install.md, "Conditions of your own rules or imported NPD files"`
+
+// logDenialLocked logs an admission denial of a status patch in one line,
+// once per distinct denial: which condition types in the patch the policy
+// does not allow and how to allow them, or else what denied it and why.
+func (r *KubeReporter) logDenialLocked(d admissionDenial, patch []byte, retryIn time.Duration) {
+	key := d.by + "\x00" + d.message
+	if key == r.lastDenial {
+		r.logger.Debug("node status write still denied by admission", "by", d.by, "retryIn", retryIn)
+		return
+	}
+	r.lastDenial = key
+	var notAllowed []string
+	if d.allowed != nil {
+		for _, t := range patchConditionTypes(patch) {
+			if !slices.Contains(d.allowed, t) && !slices.Contains(notAllowed, t) {
+				notAllowed = append(notAllowed, t)
+			}
+		}
+	}
+	if len(notAllowed) > 0 {
+		r.logger.Error("admission denies the node status write: condition types not in the policy's list, so no condition of this node is updated",
+			"types", strings.Join(notAllowed, ", "), "by", d.by,
+			"fix", "add "+strings.Join(notAllowed, ", ")+" to the extraConditionTypes parameter of the nodetriage-node-status ValidatingAdmissionPolicy ("+installDocConditionTypes+"), or remove the rules that set them",
+			"retryIn", retryIn)
+		return
+	}
+	r.logger.Error("admission denies the node status write, so no condition of this node is updated",
+		"by", d.by, "why", d.message, "retryIn", retryIn)
 }

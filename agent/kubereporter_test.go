@@ -60,6 +60,19 @@ func (h *kubeLogRecorder) count(level slog.Level, substr string) int {
 	return n
 }
 
+// matching returns the records at level whose message contains substr.
+func (h *kubeLogRecorder) matching(level slog.Level, substr string) []slog.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []slog.Record
+	for _, r := range h.records {
+		if r.Level == level && strings.Contains(r.Message, substr) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 type kubeFakeReporter struct {
 	*KubeReporter
 	client *fake.Clientset
@@ -519,7 +532,7 @@ func TestKubeReporterMetricsShareARegistry(t *testing.T) {
 	for _, mf := range families {
 		names = append(names, mf.GetName())
 	}
-	want := []string{"nodetriage_api_write_duration_seconds", "nodetriage_api_writes_total", "nodetriage_events_dropped_total", "nodetriage_reporter_pending"}
+	want := []string{"nodetriage_api_write_duration_seconds", "nodetriage_api_writes_denied_total", "nodetriage_api_writes_total", "nodetriage_events_dropped_total", "nodetriage_reporter_pending"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("gathered families (-want +got):\n%s", diff)
 	}

@@ -41,13 +41,15 @@ const (
 	// is wedged, and /healthz says so.
 	consumerStallAfter = 30 * time.Second
 	// streamBackoffMin and streamBackoffMax bound the wait before a failed
-	// source is restarted; a source that ran longer than the maximum starts
-	// again from the minimum.
+	// source is restarted; a source that ran for streamHealthyAfter before
+	// failing starts again from the minimum.
 	streamBackoffMin = time.Second
 	streamBackoffMax = time.Minute
-	// streamHealthyAfter: after a failure, a restarted source counts as
-	// running again once it has delivered a line or stayed up this long, so
-	// a source failing on every restart does not flap its conditions.
+	// streamHealthyAfter: a run that stayed up this long proves the source
+	// works. Its failure is a one-off (the source still counts as running
+	// over the restart); after a quicker failure the source counts as
+	// failed until a run stays up this long, so a source failing on every
+	// restart does not flap its conditions.
 	streamHealthyAfter = 30 * time.Second
 )
 
@@ -101,7 +103,9 @@ type pipeline struct {
 	wg      sync.WaitGroup
 }
 
-// sourceQueue is a source's bounded queue; it is the stream's probes.Sink.
+// sourceQueue is a source's bounded queue; it is the stream's
+// probes.BlockingSink. The queue is the memory bound of the source: Emit
+// drops when it is full, EmitWait waits for room.
 type sourceQueue struct {
 	name    string
 	lines   chan probes.Line
@@ -110,9 +114,9 @@ type sourceQueue struct {
 	// busySince is the clock time (UnixNano) the consumer started on its
 	// current line, 0 when idle.
 	busySince atomic.Int64
-	// healthy is false after a failure until the source proves itself again.
-	healthy atomic.Bool
-	sm      *Conditions
+	// failed: the state machine was told the source failed, and no run
+	// has proven it works since.
+	failed atomic.Bool
 	// current is the stream instance running now, nil between runs.
 	current atomic.Pointer[runningStream]
 	// delivered counts lines (dropped ones included); firstLine and
@@ -122,10 +126,46 @@ type sourceQueue struct {
 	firstLine, lastLine atomic.Int64
 }
 
-type runningStream struct{ s probes.Stream }
+type runningStream struct {
+	s probes.Stream
+	// asksFrom is when the stream is first asked what it delivers: a
+	// restarted stream gets sourcesFirstPoll to set up, so a restart
+	// during which the last verdict is held does not flap it.
+	asksFrom time.Time
+}
+
+var _ probes.BlockingSink = (*sourceQueue)(nil)
 
 // Emit queues a line without blocking; a full queue drops and counts it.
+// Sources that lose data when they fall behind (/dev/kmsg) use it.
 func (q *sourceQueue) Emit(l probes.Line) {
+	q.count(l)
+	select {
+	case q.lines <- l:
+	default:
+		q.dropped.Inc()
+	}
+}
+
+// EmitWait queues a line, waiting for room while the queue is full, until
+// ctx is done. Sources whose lines wait on disk (log files, the journal)
+// use it, so a burst is read at the consumer's pace instead of dropped.
+func (q *sourceQueue) EmitWait(ctx context.Context, l probes.Line) error {
+	select {
+	case q.lines <- l:
+	default:
+		select {
+		case q.lines <- l:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	q.count(l)
+	return nil
+}
+
+// count records a line the stream delivered.
+func (q *sourceQueue) count(l probes.Line) {
 	q.read.Inc()
 	q.delivered.Add(1)
 	if !l.Time.IsZero() {
@@ -138,14 +178,6 @@ func (q *sourceQueue) Emit(l probes.Line) {
 			q.lastLine.Store(at)
 		}
 	}
-	select {
-	case q.lines <- l:
-	default:
-		q.dropped.Inc()
-	}
-	if !q.healthy.Load() && q.healthy.CompareAndSwap(false, true) {
-		q.sm.SetStreamStatus(q.name, true, nil)
-	}
 }
 
 // start runs one source: its stream goroutine and its consumer.
@@ -155,9 +187,7 @@ func (p *pipeline) start(ctx context.Context, spec probes.StreamSpec, cfg Source
 		lines:   make(chan probes.Line, cfg.QueueSize),
 		read:    p.metrics.logLines.WithLabelValues(spec.Name),
 		dropped: p.metrics.logLinesDropped.WithLabelValues(spec.Name),
-		sm:      p.sm,
 	}
-	q.healthy.Store(true)
 	p.metrics.streamRestarts.WithLabelValues(spec.Name) // export 0 from the start
 	p.mu.Lock()
 	p.sources = append(p.sources, q)
@@ -199,8 +229,9 @@ func (p *pipeline) reportSources() {
 	p.mu.Lock()
 	queues := slices.Clone(p.sources)
 	p.mu.Unlock()
+	now := p.clock.Now()
 	for _, q := range queues {
-		if run := q.current.Load(); run != nil {
+		if run := q.current.Load(); run != nil && !now.Before(run.asksFrom) {
 			p.sm.SetStreamSources(q.name, streamSources(run.s))
 		}
 	}
@@ -241,11 +272,23 @@ func (p *pipeline) wait() { p.wg.Wait() }
 
 // runStream builds and runs the stream until ctx is done, restarting it with
 // capped exponential backoff when it fails.
+//
+// What the state machine hears is damped so that a source failing over and
+// over does not flap its conditions (an Event and an API write each time):
+//   - a run that fails after streamHealthyAfter is a one-off: the source
+//     keeps counting as running (the last verdict is held over the restart,
+//     whose backoff starts again from the minimum);
+//   - a run that fails sooner makes the source failed (repeats of the same
+//     error change nothing), and it counts as running again only once a
+//     later run has stayed up for streamHealthyAfter. Lines delivered
+//     meanwhile are matched as usual; they just do not vouch for "no
+//     problem in the logs" yet.
 func (p *pipeline) runStream(ctx context.Context, spec probes.StreamSpec, env probes.Env, q *sourceQueue) {
 	backoff := streamBackoffMin
-	for {
+	lastErr := ""
+	for first := true; ; first = false {
 		started := p.clock.Now()
-		err := p.runStreamOnce(ctx, spec, env, q)
+		err := p.runStreamOnce(ctx, spec, env, q, first)
 		if ctx.Err() != nil {
 			return
 		}
@@ -257,13 +300,23 @@ func (p *pipeline) runStream(ctx context.Context, spec probes.StreamSpec, env pr
 		if err == nil {
 			err = errors.New("stopped without an error")
 		}
-		if p.clock.Since(started) > streamBackoffMax {
+		if ran := p.clock.Since(started); ran >= streamHealthyAfter {
 			backoff = streamBackoffMin
+			p.logger.Warn("log source stopped; restarting", "source", spec.Name, "err", err,
+				"ran_for", FormatDuration(ran.Truncate(time.Second)), "retry_in", backoff)
+		} else {
+			q.failed.Store(true)
+			p.sm.SetStreamStatus(spec.Name, false, err)
+			if msg := err.Error(); msg != lastErr {
+				lastErr = msg
+				p.logger.Warn("log source failed; restarting with backoff", "source", spec.Name, "err", err, "retry_in", backoff)
+			} else {
+				p.logger.Debug("log source still failing", "source", spec.Name, "err", err, "retry_in", backoff)
+			}
 		}
-		q.healthy.Store(false)
-		p.sm.SetStreamStatus(spec.Name, false, err)
+		// Counted after the state machine heard of it: whoever sees the
+		// restart counted also sees its effect on the conditions.
 		p.metrics.streamRestarts.WithLabelValues(spec.Name).Inc()
-		p.logger.Warn("log source failed; restarting", "source", spec.Name, "err", err, "retry_in", backoff)
 		t := p.clock.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -275,33 +328,41 @@ func (p *pipeline) runStream(ctx context.Context, spec probes.StreamSpec, env pr
 	}
 }
 
-func (p *pipeline) runStreamOnce(ctx context.Context, spec probes.StreamSpec, env probes.Env, q *sourceQueue) error {
+// runStreamOnce builds the stream and runs it. The first run counts as
+// running at once; a run after a reported failure once it has stayed up for
+// streamHealthyAfter.
+func (p *pipeline) runStreamOnce(ctx context.Context, spec probes.StreamSpec, env probes.Env, q *sourceQueue, first bool) error {
 	s, err := spec.New(env, probes.StreamOptions{Follow: true})
 	if err != nil {
 		return err
 	}
-	q.current.Store(&runningStream{s: s})
+	run := &runningStream{s: s}
+	if !first {
+		run.asksFrom = p.clock.Now().Add(sourcesFirstPoll)
+	}
+	q.current.Store(run)
 	defer q.current.Store(nil)
 	if lossy, ok := s.(probes.Lossy); ok {
 		p.metrics.recordsLost.track(spec.Name, lossy)
 	}
-	if q.healthy.Load() {
-		p.sm.SetStreamStatus(spec.Name, true, nil)
+	if !q.failed.Load() {
+		p.sm.SetStreamStatus(spec.Name, true, nil) // a no-op when the verdict is held
 		return s.Run(ctx, q)
 	}
-	// After a failure: running again once it stays up for a while (or
-	// delivers a line, see Emit).
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	p.wg.Add(1)
+	proving := make(chan struct{})
+	defer func() {
+		cancel()
+		<-proving // gone before the restart backoff starts
+	}()
 	go func() {
-		defer p.wg.Done()
+		defer close(proving)
 		t := p.clock.NewTimer(streamHealthyAfter)
 		defer t.Stop()
 		select {
 		case <-runCtx.Done():
 		case <-t.C():
-			if q.healthy.CompareAndSwap(false, true) {
+			if runCtx.Err() == nil && q.failed.CompareAndSwap(true, false) {
 				p.sm.SetStreamStatus(spec.Name, true, nil)
 			}
 		}

@@ -82,7 +82,7 @@ type pipeHarness struct {
 	ctx      context.Context
 }
 
-func newPipeHarness(t *testing.T, m Matcher, enrich EnrichFunc) *pipeHarness {
+func newPipeHarness(t testing.TB, m Matcher, enrich EnrichFunc) *pipeHarness {
 	t.Helper()
 	h := &pipeHarness{clock: testingclock.NewFakeClock(t0), reporter: &fakeReporter{}, matcher: &matcherHolder{}}
 	h.metrics, _ = newTestMetrics(t)
@@ -113,10 +113,7 @@ func (h *pipeHarness) start(stream *fakeStream, queueSize int, newErr error) {
 
 func TestSourceQueueDropsWhenFull(t *testing.T) {
 	m, _ := newTestMetrics(t)
-	sm := NewConditions(ConditionsOptions{Clock: testingclock.NewFakeClock(t0), Metrics: m})
-	q := &sourceQueue{name: "kmsg", lines: make(chan probes.Line, 2),
-		read: m.logLines.WithLabelValues("kmsg"), dropped: m.logLinesDropped.WithLabelValues("kmsg"), sm: sm}
-	q.healthy.Store(true)
+	q := newTestQueue(m, "kmsg", 2)
 	done := make(chan struct{})
 	go func() { // Emit must never block, even with nobody reading
 		for i := range 5 {
@@ -137,6 +134,61 @@ func TestSourceQueueDropsWhenFull(t *testing.T) {
 	}
 	if len(q.lines) != 2 || (<-q.lines).Text != "0" {
 		t.Error("the queue should keep the oldest lines")
+	}
+}
+
+// newTestQueue is a source queue with nobody consuming it.
+func newTestQueue(m *Metrics, name string, size int) *sourceQueue {
+	return &sourceQueue{name: name, lines: make(chan probes.Line, size),
+		read: m.logLines.WithLabelValues(name), dropped: m.logLinesDropped.WithLabelValues(name)}
+}
+
+// TestSourceQueueEmitWaitWaitsForRoom: EmitWait never drops; it waits for
+// the consumer, and gives up (without counting the line) when ctx ends.
+func TestSourceQueueEmitWaitWaitsForRoom(t *testing.T) {
+	m, _ := newTestMetrics(t)
+	q := newTestQueue(m, "files", 2)
+	const total = 50
+	errs := make(chan error, 1)
+	go func() {
+		for i := range total {
+			if err := q.EmitWait(context.Background(), probes.Line{Text: fmt.Sprint(i)}); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	var got []string
+	for range total {
+		got = append(got, (<-q.lines).Text)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("EmitWait: %v", err)
+	}
+	for i, text := range got {
+		if text != fmt.Sprint(i) {
+			t.Fatalf("line %d is %q: lines lost or reordered: %q", i, text, got)
+		}
+	}
+	if got := testutil.ToFloat64(m.logLinesDropped.WithLabelValues("files")); got != 0 {
+		t.Errorf("lines_dropped_total = %v, want 0", got)
+	}
+
+	// Full queue, nobody reading: EmitWait returns when ctx ends.
+	for range 2 {
+		q.Emit(probes.Line{Text: "filler"})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+	}()
+	if err := q.EmitWait(ctx, probes.Line{Text: "late"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("EmitWait on a full queue after cancel = %v, want context.Canceled", err)
+	}
+	if got := testutil.ToFloat64(m.logLines.WithLabelValues("files")); got != total+2 {
+		t.Errorf("lines_total = %v, want %d (the line not queued is not counted)", got, total+2)
 	}
 }
 
@@ -319,5 +371,150 @@ func TestPipelinePollsWhatStreamsDeliver(t *testing.T) {
 	h.pipe.queues()["kmsg"].addLines(&st)
 	if want := (SourceStatus{Lines: 2, FirstLine: t0.Add(-time.Minute), LastLine: t0}); !cmp.Equal(want, st) {
 		t.Errorf("line counts = %+v, want %+v", st, want)
+	}
+}
+
+// flakyStream is a fakeStream whose runs are driven by the test: each run
+// emits what emit says, then waits for an error on fail (or ctx).
+func flakyStream(fail <-chan error, emit []string) (*fakeStream, *atomic.Int32) {
+	var starts atomic.Int32
+	return &fakeStream{name: "kmsg", run: func(ctx context.Context, sink probes.Sink) error {
+		starts.Add(1)
+		for _, text := range emit {
+			sink.Emit(probes.Line{Source: probes.SourceKernel, Text: text, Time: t0})
+		}
+		select {
+		case err := <-fail:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}, sources: kernelOnly}, &starts
+}
+
+// conditionEvents lists the condition's status-change Events as
+// "Type/Action/Reason".
+func conditionEvents(r *fakeReporter) []string {
+	_, _, _, events := r.state()
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Type+"/"+e.Action+"/"+e.Reason)
+	}
+	return out
+}
+
+// TestPipelineHoldsTheVerdictOverARestart: a source that fails now and then
+// after running a while is restarted at once and keeps counting as running,
+// so its conditions do not flap to Unknown and back on every restart.
+func TestPipelineHoldsTheVerdictOverARestart(t *testing.T) {
+	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+	fail := make(chan error)
+	stream, starts := flakyStream(fail, nil)
+	h.start(stream, 16, nil)
+	waitFor(t, "the first start", func() bool { return starts.Load() == 1 })
+	h.pipe.reportSources()
+	waitFor(t, "False", func() bool {
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionFalse
+	})
+	for i := int32(2); i <= 4; i++ {
+		h.clock.Step(streamHealthyAfter + 10*time.Second)
+		fail <- errors.New("read /dev/kmsg: input/output error")
+		h.stepBackoff(t) // the minimum: the run had proven itself
+		waitFor(t, "the restart", func() bool { return starts.Load() == i })
+		h.pipe.reportSources() // too early to ask the new instance: ignored
+		h.clock.Step(sourcesFirstPoll)
+		h.pipe.reportSources()
+	}
+	if got := testutil.ToFloat64(h.metrics.streamRestarts.WithLabelValues("kmsg")); got != 3 {
+		t.Errorf("restarts = %v, want 3", got)
+	}
+	if c, _ := h.reporter.condition("KernelDeadlock"); c.Status != corev1.ConditionFalse {
+		t.Errorf("after three restarts: %s %q, want False throughout", c.Status, c.Message)
+	}
+	if events := conditionEvents(h.reporter); len(events) != 0 {
+		t.Errorf("events %q, want none: the condition must not flap", events)
+	}
+}
+
+// TestPipelineFailingSourceGoesUnknownOnce: a source failing on every
+// restart (with or without delivering lines first) makes its conditions
+// Unknown once and keeps them there, one Event in all.
+func TestPipelineFailingSourceGoesUnknownOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		emit []string
+	}{
+		{"fails at once", nil},
+		{"fails after delivering lines", []string{"noise", "noise"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+			fail := make(chan error, 1)
+			stream, starts := flakyStream(fail, tt.emit)
+			h.start(stream, 16, nil)
+			for i := int32(1); i <= 6; i++ {
+				waitFor(t, "a start", func() bool { return starts.Load() == i })
+				h.pipe.reportSources()
+				fail <- errors.New("journal directory /var/log/journal: permission denied")
+				waitFor(t, "the failure", func() bool {
+					return testutil.ToFloat64(h.metrics.streamRestarts.WithLabelValues("kmsg")) == float64(i)
+				})
+				waitFor(t, "the backoff timer", h.clock.HasWaiters)
+				h.clock.Step(streamBackoffMax)
+			}
+			c, _ := h.reporter.condition("KernelDeadlock")
+			if want := "no kernel log is being read: kmsg: journal directory /var/log/journal: permission denied"; c.Status != corev1.ConditionUnknown || c.Message != want {
+				t.Errorf("condition = %s %q, want Unknown %q", c.Status, c.Message, want)
+			}
+			if diff := cmp.Diff([]string{"Warning/CouldNotCheck/LogsNotRead"}, conditionEvents(h.reporter)); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPipelineRecoveryEventAfterAFailedSource: when a failed source works
+// again the condition goes False with one Normal Event; its reason names
+// what cleared (the state machine's LogsNotRead, the reason the Unknown
+// condition had), and its note says the condition is False now.
+func TestPipelineRecoveryEventAfterAFailedSource(t *testing.T) {
+	h := newPipeHarness(t, &fakeMatcher{condition: "KernelDeadlock"}, nil)
+	fail := make(chan error, 1)
+	fail <- errors.New("transient")
+	stream, starts := flakyStream(fail, nil)
+	h.start(stream, 16, nil)
+	waitFor(t, "Unknown", func() bool {
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionUnknown
+	})
+	h.stepBackoff(t)
+	waitFor(t, "the second start", func() bool { return starts.Load() == 2 })
+	waitFor(t, "the healthy timer", h.clock.HasWaiters)
+	h.clock.Step(streamHealthyAfter)
+	waitFor(t, "running again", func() bool {
+		st := h.sm.Streams()
+		return len(st) == 1 && st[0].Running
+	})
+	h.pipe.reportSources()
+	waitFor(t, "False", func() bool {
+		c, _ := h.reporter.condition("KernelDeadlock")
+		return c.Status == corev1.ConditionFalse
+	})
+	_, _, _, events := h.reporter.state()
+	var got []Event
+	for _, e := range events {
+		e.Key, e.Time = "", time.Time{}
+		got = append(got, e)
+	}
+	want := []Event{
+		{Type: corev1.EventTypeWarning, Reason: ReasonLogsNotRead, Action: actionUnknown,
+			Note: "KernelDeadlock is Unknown: no kernel log is being read: kmsg: transient"},
+		{Type: corev1.EventTypeNormal, Reason: ReasonLogsNotRead, Action: actionCleared,
+			Note: "KernelDeadlock is False (was Unknown: LogsNotRead). No problem found in the kernel log."},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
@@ -231,27 +234,174 @@ func TestSchedulerRerunsWatchedChecks(t *testing.T) {
 	}
 }
 
-func TestSchedulerHealthReportsAStalledLoop(t *testing.T) {
+// TestSchedulerAbandonsAStuckCheck: a check that ignores its context (stuck
+// in the kernel) is abandoned at its deadline. The condition goes Unknown
+// saying so, nodetriage_check_stuck is 1, the loop stays healthy, and no
+// other run of the check starts until the stuck one returns; then the
+// check runs again at once and nothing is left running.
+func TestSchedulerAbandonsAStuckCheck(t *testing.T) {
+	verifyNoLeaks(t)
 	release := make(chan struct{})
+	var started atomic.Int32
 	spec := funcSpec("stuck", "Stuck", time.Minute, 30*time.Second, func(ctx context.Context) ([]probes.Finding, error) {
-		<-release // ignores its deadline: a buggy check
+		if started.Add(1) == 1 {
+			<-release // ignores its deadline, as a thread in the kernel does
+		}
+		return nil, nil
+	})
+	spec.Timeout = 50 * time.Millisecond
+	h := newSchedHarness(t, spec)
+	h.sched.abandonGrace = 10 * time.Millisecond
+	h.start(t, spec, t.TempDir())
+	h.stepWhenWaiting(t, maxFirstRunDelay)
+	waitFor(t, "the abandoned run", func() bool { return runs(t, h.metrics, "stuck", "timeout") == 1 })
+
+	c, _ := h.reporter.condition("Stuck")
+	if want := "could not check: stuck: timed out after 50ms (still running: stuck in the kernel?)"; c.Status != corev1.ConditionUnknown || c.Message != want {
+		t.Errorf("condition = %s %q, want Unknown %q", c.Status, c.Message, want)
+	}
+	if got := testutil.ToFloat64(h.sched.stuckGauge.WithLabelValues("stuck")); got != 1 {
+		t.Errorf("nodetriage_check_stuck = %v while stuck, want 1", got)
+	}
+	// Three intervals later: the loop kept going (healthy), yet started
+	// no second run beside the stuck one.
+	for range 3 {
+		h.stepWhenWaiting(t, time.Minute)
+	}
+	waitFor(t, "the loop to wait again", h.clock.HasWaiters)
+	if err := h.sched.health(); err != nil {
+		t.Errorf("a stuck check made the scheduler unhealthy: %v", err)
+	}
+	if n := started.Load(); n != 1 {
+		t.Errorf("%d runs started while the first was stuck, want 1", n)
+	}
+	if got := runs(t, h.metrics, "stuck", "timeout"); got != 1 {
+		t.Errorf("runs_total{timeout} = %v: skipped runs must not count", got)
+	}
+
+	close(release)
+	waitFor(t, "the stuck gauge back to 0", func() bool {
+		return testutil.ToFloat64(h.sched.stuckGauge.WithLabelValues("stuck")) == 0
+	})
+	// It skipped runs, so it runs again after the trigger's debounce
+	// rather than at its next interval, a minute away.
+	var stepped time.Duration
+	waitFor(t, "the run after the stuck one returned", func() bool {
+		if runs(t, h.metrics, "stuck", "success") == 1 {
+			return true
+		}
+		if h.clock.HasWaiters() && stepped < 10*watchDebounce {
+			h.clock.Step(watchDebounce)
+			stepped += watchDebounce
+		}
+		return false
+	})
+	if c, _ := h.reporter.condition("Stuck"); c.Status != corev1.ConditionFalse {
+		t.Errorf("after the stuck run returned: %s %q, want False", c.Status, c.Message)
+	}
+}
+
+// TestSchedulerAbandonsACheckBlockedInOpen is the real-syscall variant: the
+// check opens a FIFO that has no writer, so the thread blocks in open(2)
+// where no context can reach it.
+func TestSchedulerAbandonsACheckBlockedInOpen(t *testing.T) {
+	verifyNoLeaks(t)
+	fifo := filepath.Join(t.TempDir(), "wedged")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo %s: %v", fifo, err)
+	}
+	var opened atomic.Int32
+	spec := funcSpec("fifo", "Fifo", time.Minute, 50*time.Millisecond, func(ctx context.Context) ([]probes.Finding, error) {
+		f, err := os.Open(fifo) // blocks in the kernel until a writer opens it
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		opened.Add(1)
+		_, err = io.Copy(io.Discard, f)
+		return nil, err
+	})
+	h := newSchedHarness(t, spec)
+	h.sched.abandonGrace = 10 * time.Millisecond
+	h.start(t, spec, t.TempDir())
+	h.stepWhenWaiting(t, maxFirstRunDelay)
+	waitFor(t, "the abandoned run", func() bool { return runs(t, h.metrics, "fifo", "timeout") == 1 })
+	if c, _ := h.reporter.condition("Fifo"); c.Status != corev1.ConditionUnknown || !strings.HasSuffix(c.Message, "(still running: stuck in the kernel?)") {
+		t.Errorf("condition = %s %q", c.Status, c.Message)
+	}
+	if opened.Load() != 0 {
+		t.Fatal("open(2) of a FIFO without a writer returned")
+	}
+	// A writer releases the open; closing it ends the read with EOF.
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatalf("open the FIFO for writing: %v", err)
+	}
+	w.Close()
+	waitFor(t, "the stuck gauge back to 0", func() bool {
+		return testutil.ToFloat64(h.sched.stuckGauge.WithLabelValues("fifo")) == 0
+	})
+	if opened.Load() != 1 {
+		t.Errorf("the released run opened the FIFO %d times, want 1", opened.Load())
+	}
+}
+
+// TestSchedulerHealthReportsAStalledLoop: what does make the scheduler
+// unhealthy is its own machinery stopping, here a loop that cannot hand its
+// result to the (wedged) state machine.
+func TestSchedulerHealthReportsAStalledLoop(t *testing.T) {
+	var count atomic.Int32
+	spec := funcSpec("wedged", "Wedged", time.Minute, 30*time.Second, func(context.Context) ([]probes.Finding, error) {
+		count.Add(1)
 		return nil, nil
 	})
 	h := newSchedHarness(t, spec)
 	h.start(t, spec, t.TempDir())
+	h.sm.mu.Lock() // the loop blocks handing over its result
+	locked := true
+	defer func() {
+		if locked {
+			h.sm.mu.Unlock()
+		}
+	}()
 	h.stepWhenWaiting(t, maxFirstRunDelay)
-	waitFor(t, "the loop to block", func() bool { return !h.clock.HasWaiters() })
-	h.clock.Step(2*time.Minute + 30*time.Second - maxFirstRunDelay)
+	waitFor(t, "the run", func() bool { return count.Load() == 1 })
+	h.clock.Step(2*time.Minute + 30*time.Second + time.Second - maxFirstRunDelay)
 	if err := h.sched.health(); err != nil {
 		t.Fatalf("stalled too early: %v", err)
 	}
 	h.clock.Step(time.Second)
 	err := h.sched.health()
-	if err == nil || err.Error() != "check stuck has not completed a run for 2m31s (limit 2m30s)" {
+	if err == nil || err.Error() != "check wedged has not completed a run for 2m32s (limit 2m31s)" {
 		t.Errorf("health = %v", err)
 	}
+	h.sm.mu.Unlock()
+	locked = false
+	waitFor(t, "the loop to go on", func() bool { return h.sched.health() == nil })
+}
+
+// TestRunWithDeadlineAbandons: the one-shot check command does not hang on
+// a stuck check either.
+func TestRunWithDeadlineAbandons(t *testing.T) {
+	verifyNoLeaks(t)
+	release := make(chan struct{})
+	check := probes.CheckFunc(func(context.Context) ([]probes.Finding, error) {
+		<-release
+		return nil, nil
+	})
+	_, result, err := runWithDeadline(context.Background(), "stuck", check, 10*time.Millisecond, slog.New(slog.DiscardHandler))
 	close(release)
-	waitFor(t, "the run to finish", func() bool { return h.sched.health() == nil })
+	if result != resultTimeout || err == nil || err.Error() != "timed out after 10ms (still running: stuck in the kernel?)" {
+		t.Errorf("runWithDeadline = %s, %v", result, err)
+	}
+}
+
+// verifyNoLeaks fails the test if goroutines it started outlive it (checked
+// after every other cleanup, which run first).
+func verifyNoLeaks(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
 func TestSchedulerStopEndsTheLoop(t *testing.T) {

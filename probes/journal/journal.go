@@ -12,6 +12,10 @@
 // restarted agent neither replays nor skips; without one it starts at the
 // look-back window (default 5m). Handles are reopened every 5m to release
 // the files journald rotated away (as the EKS node monitoring agent does).
+// A journal directory without journal files (a fresh node before journald
+// flushed to /var/log/journal) is waited for, not failed on. When the sink
+// is a probes.BlockingSink (the agent's queue) the stream waits for room
+// rather than dropping, and the cursor only moves past queued entries.
 //
 // The stream emits lines only; conditions and reasons come from the rules
 // that match them (probes/rules).
@@ -154,6 +158,10 @@ type Stream struct {
 	opts probes.StreamOptions
 	log  *slog.Logger
 
+	// dirPoll is how often a followed host journal looks for directories
+	// that got journal files (defaultDirPollInterval; tests shorten it).
+	dirPoll time.Duration
+
 	// opens counts journal handles opened over the stream's life (tests).
 	mu    sync.Mutex
 	opens int
@@ -172,7 +180,7 @@ func New(env probes.Env, opts probes.StreamOptions) (*Stream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stream{cfg: cfg, env: env, opts: opts, log: log}
+	s := &Stream{cfg: cfg, env: env, opts: opts, log: log, dirPoll: defaultDirPollInterval}
 	if opts.Path == "" {
 		found := false
 		for _, d := range cfg.Directories {
@@ -193,19 +201,32 @@ func (s *Stream) Name() string { return Name }
 // journalDir is a directory to read: its path here and on the host.
 type journalDir struct{ local, host string }
 
+// defaultDirPollInterval is how often a followed journal looks again at the
+// configured directories it does not read yet: an empty /var/log/journal
+// gets files when journald flushes its runtime journal there (a fresh node,
+// or Storage=auto once the directory exists).
+const defaultDirPollInterval = 10 * time.Second
+
 // Run reads the journal until ctx is done (follow) or to its end.
+//
+// Following the host's journal, directories without journal files are
+// waited for rather than failed on: while none has files the stream
+// delivers no source (Sources is empty, so the agent calls the logs unread)
+// and says so once in the log, and a directory that gets files later is
+// read from then on. Reading --journal-dir, or not following, an empty
+// directory is an error.
 func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 	defer func() { s.delivering.end(s.opts.Follow, err) }()
-	dirs, err := s.directories()
-	if err != nil {
-		return err
+	watchHost := s.opts.Follow && s.opts.Path == ""
+	dirs, problems := s.directories(nil)
+	if len(dirs) == 0 && !(watchHost && onlyEmpty(problems)) {
+		return s.noDirectoryError(problems)
 	}
 	sel := selector{
 		identifiers: merge(DefaultIdentifiers, s.cfg.ExtraIdentifiers),
 		units:       merge(DefaultUnits, s.cfg.ExtraUnits),
 		kernel:      s.readKernel(),
 	}
-	s.delivering.begin(sel.sources())
 	since := s.opts.Since
 	if since.IsZero() && s.cfg.Lookback.Duration > 0 {
 		since = s.env.Clock.Now().Add(-s.cfg.Lookback.Duration)
@@ -221,25 +242,47 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	msgs := make(chan entryMsg, 64)
-	errs := make(chan error, len(dirs))
-	readers := make([]*dirReader, len(dirs))
 	var wg sync.WaitGroup
-	for i, d := range dirs {
+	msgs := make(chan entryMsg, 64)
+	// One result per reader; there is at most one reader per directory.
+	results := make(chan error, len(s.cfg.Directories)+1)
+	var readers []*dirReader
+	reading := map[string]bool{}
+	start := func(d journalDir, from time.Time) {
 		r := &dirReader{
-			dir: d.local, hostDir: d.host, sel: sel, follow: s.opts.Follow, since: since,
+			dir: d.local, hostDir: d.host, sel: sel, follow: s.opts.Follow, since: from,
 			cursor: cursors[d.host], reopenEvery: s.cfg.ReopenInterval.Duration,
 			clock: s.env.Clock, log: s.log,
 		}
-		readers[i] = r
-		wg.Go(func() { errs <- r.run(ctx, msgs) })
+		readers = append(readers, r)
+		reading[d.host] = true
+		wg.Go(func() { results <- r.run(ctx, msgs) })
 	}
-	go func() {
-		wg.Wait()
-		close(msgs)
+	defer func() {
+		cancel()
+		wg.Wait() // the readers' counts are theirs until they return
+		s.mu.Lock()
+		for _, r := range readers {
+			s.opens += r.opens
+		}
+		s.mu.Unlock()
 	}()
+	for _, d := range dirs {
+		start(d, since)
+	}
+	if len(dirs) > 0 {
+		s.delivering.begin(sel.sources())
+	} else {
+		s.log.Info("no journal files yet; waiting for journald to write some",
+			"directories", strings.Join(s.cfg.Directories, ", "), "poll", s.dirPoll, "problems", joinErrors(problems))
+	}
 
+	var poll <-chan time.Time
+	if watchHost && len(dirs) < len(s.cfg.Directories) {
+		t := time.NewTicker(s.dirPoll)
+		defer t.Stop()
+		poll = t.C
+	}
 	var save <-chan time.Time
 	if persist {
 		t := time.NewTicker(s.cfg.CursorSaveInterval.Duration)
@@ -261,41 +304,76 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 		}
 		dirty, saveFailed = false, false
 	}
+	if persist {
+		defer saveCursorsNow()
+	}
 
-	var firstErr error
-	for msgs != nil {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				msgs = nil
-				continue
+	// The sink waits for room when it can (the agent's queue): the entries
+	// stay in the journal meanwhile, so a burst is read at the rule
+	// engine's pace instead of being dropped.
+	blocking, _ := sink.(probes.BlockingSink)
+	// latest is the newest entry time handed on, where a directory that
+	// gets journal files later starts: journald's flush copies the runtime
+	// journal into /var/log/journal, and those entries were read already.
+	latest := since
+	hand := func(m entryMsg) bool {
+		if blocking != nil {
+			if blocking.EmitWait(ctx, m.line) != nil {
+				return false // not queued: the cursor stays before it
 			}
+		} else {
 			sink.Emit(m.line)
-			cursors[m.hostDir] = m.cursor
-			dirty = persist
-		case err := <-errs:
-			if err != nil && firstErr == nil {
-				firstErr = err
-				cancel()
+		}
+		cursors[m.hostDir] = m.cursor
+		dirty = persist
+		if m.line.Time.After(latest) {
+			latest = m.line.Time
+		}
+		return true
+	}
+	running := len(dirs)
+	for {
+		select {
+		case m := <-msgs:
+			if !hand(m) {
+				return nil
+			}
+		case err := <-results:
+			running--
+			if err != nil {
+				return err
+			}
+			if !s.opts.Follow && running == 0 {
+				// Every reader returned after sending all it read.
+				for {
+					select {
+					case m := <-msgs:
+						hand(m)
+					default:
+						return nil
+					}
+				}
+			}
+		case <-poll:
+			more, _ := s.directories(reading)
+			for _, d := range more {
+				s.log.Info("journal files appeared; reading them", "dir", d.host)
+				from := latest
+				if !from.IsZero() {
+					from = from.Add(time.Microsecond)
+				}
+				start(d, from)
+				running++
+			}
+			if len(more) > 0 && len(reading) == len(more) {
+				s.delivering.begin(sel.sources())
 			}
 		case <-save:
 			saveCursorsNow()
+		case <-ctx.Done():
+			return nil
 		}
 	}
-	for len(errs) > 0 {
-		if err := <-errs; err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if persist {
-		saveCursorsNow()
-	}
-	s.mu.Lock()
-	for _, r := range readers {
-		s.opens += r.opens
-	}
-	s.mu.Unlock()
-	return firstErr
 }
 
 func merge(base, extra map[string]probes.Source) map[string]probes.Source {
@@ -325,40 +403,73 @@ func (s *Stream) readKernel() bool {
 }
 
 // directories lists the journal directories to read: opts.Path alone, or
-// each configured host directory that holds journal files.
-func (s *Stream) directories() ([]journalDir, error) {
+// each configured host directory not in skip that holds journal files; and
+// why each other one cannot be read (a missing host directory is no
+// problem: journald may store elsewhere).
+func (s *Stream) directories(skip map[string]bool) ([]journalDir, []error) {
 	if s.opts.Path != "" {
 		d := journalDir{local: s.opts.Path, host: s.opts.Path}
 		if err := s.checkDir(d); err != nil {
-			return nil, err
+			return nil, []error{err}
 		}
 		return []journalDir{d}, nil
 	}
 	var dirs []journalDir
-	var problems []string
+	var problems []error
 	for _, host := range s.cfg.Directories {
+		if skip[host] {
+			continue
+		}
 		local, err := s.env.Host.Path(host)
 		if err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, err)
 			continue
 		}
 		d := journalDir{local: local, host: host}
 		if err := s.checkDir(d); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				problems = append(problems, err.Error())
+				problems = append(problems, err)
 			}
 			continue
 		}
 		dirs = append(dirs, d)
 	}
-	if len(dirs) == 0 {
-		if len(problems) == 0 {
-			return nil, fmt.Errorf("no journal directory on this host (%s): %w", strings.Join(s.cfg.Directories, ", "), probes.ErrNotApplicable)
-		}
-		return nil, errors.New(strings.Join(problems, "; "))
-	}
-	return dirs, nil
+	return dirs, problems
 }
+
+// noDirectoryError says why no journal directory can be read.
+func (s *Stream) noDirectoryError(problems []error) error {
+	if len(problems) == 0 {
+		return fmt.Errorf("no journal directory on this host (%s): %w", strings.Join(s.cfg.Directories, ", "), probes.ErrNotApplicable)
+	}
+	if len(problems) == 1 {
+		return problems[0]
+	}
+	return errors.New(joinErrors(problems))
+}
+
+// onlyEmpty says whether some directory exists and every one that does
+// merely has no journal file yet.
+func onlyEmpty(problems []error) bool {
+	for _, err := range problems {
+		if !errors.Is(err, errNoJournalFiles) {
+			return false
+		}
+	}
+	return len(problems) > 0
+}
+
+func joinErrors(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// errNoJournalFiles: the directory exists but journald has written no
+// journal file there (yet).
+var errNoJournalFiles = errors.New("has no journal files (*.journal)")
 
 // journalSignature starts every journal file (systemd JOURNAL_FILE_FORMAT.md).
 const journalSignature = "LPKSHHRH"
@@ -384,7 +495,7 @@ func (s *Stream) checkDir(d journalDir) error {
 	}
 	sort.Strings(files)
 	if len(files) == 0 {
-		return fmt.Errorf("journal directory %s has no journal files (*.journal)", d.host)
+		return fmt.Errorf("journal directory %s %w", d.host, errNoJournalFiles)
 	}
 	var bad []string
 	for _, f := range files {

@@ -10,9 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -639,5 +642,196 @@ func TestCursorOfVacuumedEntrySkipsNothingNewer(t *testing.T) {
 	second.WaitForText(t, "new 2")
 	if diff := cmp.Diff([]string{"new 1", "new 2"}, second.Texts()); diff != "" {
 		t.Errorf("after the cursor's file was vacuumed (-want +got):\n%s", diff)
+	}
+}
+
+// logBuffer is a slog handler's output, safe to read while the stream logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// hostJournalDirs builds a host root holding the named journal directories,
+// empty.
+func hostJournalDirs(t *testing.T, dirs ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// TestFollowWaitsForJournalFiles: an empty /var/log/journal (journald has
+// not flushed yet) is waited for, not failed on: the stream keeps running,
+// delivers no source and says so once, and reads the entries once files
+// appear.
+func TestFollowWaitsForJournalFiles(t *testing.T) {
+	root := hostJournalDirs(t, "var/log/journal")
+	logs := &logBuffer{}
+	env := probes.Env{Host: probes.NewFS(root), Clock: clock.RealClock{}}
+	s := newStream(t, env, probes.StreamOptions{Follow: true})
+	s.log = slog.New(slog.NewTextHandler(logs, nil))
+	s.dirPoll = 20 * time.Millisecond
+	sink := streamtest.NewSink(sinkTimeout)
+	stop := follow(t, s, sink)
+
+	time.Sleep(10 * s.dirPoll) // ten polls of an empty directory
+	if got := s.Sources(); len(got) != 0 {
+		t.Errorf("Sources while there are no journal files = %v, want none", got)
+	}
+	if n := strings.Count(logs.String(), "no journal files yet"); n != 1 {
+		t.Errorf("the wait was logged %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "journal directory /var/log/journal has no journal files (*.journal)") {
+		t.Errorf("the log does not say which directory is empty:\n%s", logs.String())
+	}
+
+	dir := filepath.Join(root, "var/log/journal/1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "first entry after the flush")})
+	sink.WaitForText(t, "first entry after the flush")
+	if got := s.Sources(); !slices.Contains(got, probes.SourceKubelet) {
+		t.Errorf("Sources once the journal is read = %v, want the kubelet among them", got)
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "second entry")})
+	sink.WaitForText(t, "second entry")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestEmptyJournalIsAnErrorWithoutFollow: the check command (no follow)
+// reports an empty journal directory instead of waiting for it.
+func TestEmptyJournalIsAnErrorWithoutFollow(t *testing.T) {
+	root := hostJournalDirs(t, "var/log/journal")
+	s := newStream(t, probes.Env{Host: probes.NewFS(root)}, probes.StreamOptions{})
+	err := s.Run(context.Background(), streamtest.NewSink(sinkTimeout))
+	if want := "journal directory /var/log/journal has no journal files (*.journal)"; err == nil || err.Error() != want {
+		t.Errorf("Run = %v, want %q", err, want)
+	}
+}
+
+// TestFlushedJournalIsNotReadTwice: journald writes to /run/log/journal
+// until it flushes into /var/log/journal, copying the runtime entries. The
+// stream reads /var/log/journal once it has files, from after the newest
+// entry it already read, so the copies are not read again.
+func TestFlushedJournalIsNotReadTwice(t *testing.T) {
+	root := hostJournalDirs(t, "var/log/journal", "run/log/journal/1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6")
+	now := time.Now()
+	runtimeEntries := []entry{kubeletEntry(now.Add(-2*time.Second), "runtime 1"), kubeletEntry(now.Add(-time.Second), "runtime 2")}
+	writeJournal(t, filepath.Join(root, "run/log/journal/1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6/system.journal"), runtimeEntries)
+	s := newStream(t, probes.Env{Host: probes.NewFS(root), Clock: clock.RealClock{}}, probes.StreamOptions{Follow: true})
+	s.dirPoll = 20 * time.Millisecond
+	sink := streamtest.NewSink(sinkTimeout)
+	stop := follow(t, s, sink)
+	sink.WaitForText(t, "runtime 2")
+
+	persistent := filepath.Join(root, "var/log/journal/1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6")
+	if err := os.Mkdir(persistent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, filepath.Join(persistent, "system.journal"), append(runtimeEntries, kubeletEntry(time.Now(), "after the flush")))
+	sink.WaitForText(t, "after the flush")
+	time.Sleep(5 * s.dirPoll)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"runtime 1", "runtime 2", "after the flush"}, sink.Texts()); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+// fullSink is the agent's queue filling up: it queues the first room lines
+// and then waits (EmitWait) until ctx is done. Emit must not be used.
+type fullSink struct {
+	*streamtest.Sink
+	room    int
+	mu      sync.Mutex
+	queued  int
+	waiting chan struct{} // closed when a line first has to wait
+	emits   atomic.Int32
+}
+
+func (s *fullSink) Emit(l probes.Line) {
+	s.emits.Add(1)
+	s.Sink.Emit(l)
+}
+
+func (s *fullSink) EmitWait(ctx context.Context, l probes.Line) error {
+	s.mu.Lock()
+	if s.queued < s.room {
+		s.queued++
+		s.mu.Unlock()
+		s.Sink.Emit(l)
+		return nil
+	}
+	if s.queued == s.room {
+		s.queued++
+		close(s.waiting)
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestBlockingSinkKeepsTheCursorAtWhatWasQueued: with a sink that waits for
+// room, nothing is dropped, and the persisted cursor stops at the last line
+// queued, so a restart goes on from the first line that did not fit.
+func TestBlockingSinkKeepsTheCursorAtWhatWasQueued(t *testing.T) {
+	root := hostJournalDirs(t, "j")
+	file := filepath.Join(root, "j", "system.journal")
+	now := time.Now()
+	var entries []entry
+	var want []string
+	for i := range 10 {
+		text := fmt.Sprintf("entry %d", i)
+		entries = append(entries, kubeletEntry(now.Add(time.Duration(i-10)*time.Second), text))
+		want = append(want, text)
+	}
+	writeJournal(t, file, entries)
+	env := probes.Env{
+		Host: probes.NewFS(root), StateDir: t.TempDir(),
+		Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/j"]}`)},
+	}
+
+	full := &fullSink{Sink: streamtest.NewSink(sinkTimeout), room: 4, waiting: make(chan struct{})}
+	stop := follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), full)
+	select {
+	case <-full.waiting:
+	case <-time.After(sinkTimeout):
+		t.Fatal("the stream never waited for room")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[:4], full.Texts()); diff != "" {
+		t.Errorf("queued before the sink was full (-want +got):\n%s", diff)
+	}
+	if full.emits.Load() != 0 {
+		t.Errorf("Emit called %d times: the stream must wait, not drop", full.emits.Load())
+	}
+
+	rest := streamtest.NewSink(sinkTimeout)
+	follow(t, newStream(t, env, probes.StreamOptions{Follow: true}), rest)
+	rest.WaitForText(t, "entry 9")
+	if diff := cmp.Diff(want[4:], rest.Texts()); diff != "" {
+		t.Errorf("after the restart (-want +got):\n%s", diff)
 	}
 }

@@ -12,7 +12,9 @@
 // every 1s) that also covers filesystems without inotify. CRI lines
 // ("<RFC3339Nano> stdout|stderr F|P <msg>") are rejoined from their partial
 // parts. Lines are cut at 64 KiB (counted) so one runaway line cannot
-// exhaust memory.
+// exhaust memory. When the sink is a probes.BlockingSink (the agent's
+// queue) the tailer waits for room instead of letting the queue drop: the
+// lines are still on disk, so a burst is read at the rule engine's pace.
 //
 // The stream emits lines only; conditions and reasons come from the rules
 // that match them (probes/rules).
@@ -194,7 +196,7 @@ const bootIDPath = "/proc/sys/kernel/random/boot_id"
 // Run tails the files until ctx is done (follow), or reads what they hold
 // and returns.
 func (s *Stream) Run(ctx context.Context, sink probes.Sink) error {
-	t := newTailer(s, sink)
+	t := newTailer(ctx, s, sink)
 	defer t.closeAll()
 	if !s.opts.Follow {
 		t.since = s.opts.Since

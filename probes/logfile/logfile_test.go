@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,7 +310,7 @@ func TestLineBufferStaysBounded(t *testing.T) {
 	tl := &tail{spec: FileSpec{Source: probes.SourceKubelet, Format: FormatPlain}, host: "/var/log/kubelet.log"}
 	r := &fileReader{cri: criJoiner{max: s.cfg.MaxLineBytes}}
 	sink := streamtest.NewSink(sinkTimeout)
-	tr := newTailer(s, sink)
+	tr := newTailer(context.Background(), s, sink)
 	chunk := []byte(strings.Repeat("y", readChunk))
 	for range (100 << 20) / readChunk { // 100 MiB without a newline
 		tr.consume(tl, r, chunk)
@@ -410,5 +411,61 @@ func TestFixedPrefix(t *testing.T) {
 		if got := fixedPrefix(pattern); got != want {
 			t.Errorf("fixedPrefix(%q) = %q, want %q", pattern, got, want)
 		}
+	}
+}
+
+// queueSink is a bounded queue like the agent's: EmitWait waits for room,
+// Emit drops when full (and counts it).
+type queueSink struct {
+	lines   chan probes.Line
+	dropped atomic.Int32
+}
+
+func (q *queueSink) Emit(l probes.Line) {
+	select {
+	case q.lines <- l:
+	default:
+		q.dropped.Add(1)
+	}
+}
+
+func (q *queueSink) EmitWait(ctx context.Context, l probes.Line) error {
+	select {
+	case q.lines <- l:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestBurstWaitsForTheSink: behind a probes.BlockingSink a burst much larger
+// than the queue arrives complete and in order, read at the consumer's pace.
+func TestBurstWaitsForTheSink(t *testing.T) {
+	const burst = 20_000
+	h := newHost(t)
+	h.appendLines("/var/log/kubelet.log", "before")
+	s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
+	q := &queueSink{lines: make(chan probes.Line, 16)}
+	follow(t, s, q)
+	lines := make([]string, burst)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("burst line %d", i)
+	}
+	h.appendLines("/var/log/kubelet.log", lines...)
+	for i := range burst {
+		select {
+		case l := <-q.lines:
+			if l.Text != lines[i] {
+				t.Fatalf("line %d is %q, want %q", i, l.Text, lines[i])
+			}
+		case <-time.After(sinkTimeout):
+			t.Fatalf("only %d of %d lines arrived", i, burst)
+		}
+		if i%1000 == 0 {
+			time.Sleep(time.Millisecond) // a consumer slower than the reader
+		}
+	}
+	if n := q.dropped.Load(); n != 0 {
+		t.Errorf("%d lines went through Emit and were dropped", n)
 	}
 }

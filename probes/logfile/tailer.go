@@ -54,20 +54,26 @@ type fileReader struct {
 // tailer is the state of one Run: every tracked file and the inotify
 // watches. Only the goroutine running Run touches it.
 type tailer struct {
-	s       *Stream
-	sink    probes.Sink
-	bootID  string
-	since   time.Time        // non-follow only
-	files   map[string]*tail // by host path
-	byLocal map[string]*tail
-	watcher *fsnotify.Watcher
-	watched map[string]bool
-	buf     []byte
+	s    *Stream
+	ctx  context.Context // Run's: bounds waiting for room in the sink
+	sink probes.Sink
+	// blocking is sink when it can wait for room (the agent's queue): the
+	// lines are on disk, so a burst is read at the consumer's pace rather
+	// than dropped, and no more than one read chunk is held meanwhile.
+	blocking probes.BlockingSink
+	bootID   string
+	since    time.Time        // non-follow only
+	files    map[string]*tail // by host path
+	byLocal  map[string]*tail
+	watcher  *fsnotify.Watcher
+	watched  map[string]bool
+	buf      []byte
 }
 
-func newTailer(s *Stream, sink probes.Sink) *tailer {
+func newTailer(ctx context.Context, s *Stream, sink probes.Sink) *tailer {
+	blocking, _ := sink.(probes.BlockingSink)
 	return &tailer{
-		s: s, sink: sink,
+		s: s, ctx: ctx, sink: sink, blocking: blocking,
 		files:   map[string]*tail{},
 		byLocal: map[string]*tail{},
 		watched: map[string]bool{},
@@ -485,5 +491,10 @@ func (t *tailer) emit(tl *tail, text []byte, at time.Time, truncated bool) {
 		t.s.truncated.Add(1)
 		l.Fields = map[string]string{"truncated": "true"}
 	}
-	t.sink.Emit(l)
+	if t.blocking == nil {
+		t.sink.Emit(l)
+		return
+	}
+	// An error means ctx is done: Run is returning and the line goes with it.
+	_ = t.blocking.EmitWait(t.ctx, l)
 }
