@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -22,8 +21,7 @@ import (
 //	                 `nodetriage check --output json`
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	// The scheduler keeps nodetriage_check_stuck on a registry of its own.
-	metrics := prometheus.Gatherers{a.registry, a.sched.gatherer}
+	metrics := a.registry
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, a.Healthy())

@@ -29,6 +29,7 @@ type Metrics struct {
 	checkDuration    *prometheus.HistogramVec
 	checkRuns        *prometheus.CounterVec
 	checkLastSuccess *prometheus.GaugeVec
+	checkStuck       *prometheus.GaugeVec
 	logLines         *prometheus.CounterVec
 	logLinesDropped  *prometheus.CounterVec
 	streamRestarts   *prometheus.CounterVec
@@ -63,6 +64,10 @@ func NewMetrics(reg prometheus.Registerer, version, commit string) (*Metrics, er
 			Name: "nodetriage_check_runs_total",
 			Help: "Check runs by result: success, error, not_applicable, panic, timeout.",
 		}, []string{"check", "result"}),
+		checkStuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nodetriage_check_stuck",
+			Help: "1 while a run of the check that did not return by its deadline is still running (stuck in the kernel, e.g. on a hung NFS mount); the check is not run again until it returns.",
+		}, []string{"check"}),
 		checkLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "nodetriage_check_last_success_timestamp_seconds",
 			Help: "Unix time of each check's last run that completed without error.",
@@ -107,7 +112,7 @@ func NewMetrics(reg prometheus.Registerer, version, commit string) (*Metrics, er
 
 	cs := []prometheus.Collector{
 		m.conditionStatus, m.activeFindings, m.findings, m.checkDuration, m.checkRuns,
-		m.checkLastSuccess, m.logLines, m.logLinesDropped, m.streamRestarts,
+		m.checkLastSuccess, m.checkStuck, m.logLines, m.logLinesDropped, m.streamRestarts,
 		m.configReloads, m.configLastReload, m.stateWriteErrors, m.recordsLost, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

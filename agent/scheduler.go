@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/nodetriage/nodetriage/probes"
@@ -40,10 +39,6 @@ type scheduler struct {
 	// abandonGrace is how long past its deadline a run may take to return
 	// before it is abandoned (defaultAbandonGrace; tests shorten it).
 	abandonGrace time.Duration
-	// stuckGauge is nodetriage_check_stuck, on its own registry (gatherer)
-	// because the agent's Metrics predate it; Agent.Handler serves both.
-	stuckGauge *prometheus.GaugeVec
-	gatherer   prometheus.Gatherer
 
 	mu    sync.Mutex
 	loops map[string]*checkLoop
@@ -76,16 +71,10 @@ type checkLoop struct {
 }
 
 func newScheduler(clk clock.Clock, logger *slog.Logger, m *Metrics, sm *Conditions, w *watchSet) *scheduler {
-	stuck := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "nodetriage_check_stuck",
-		Help: "1 while a run of the check that did not return by its deadline is still running (stuck in the kernel, e.g. on a hung NFS mount); the check is not run again until it returns.",
-	}, []string{"check"})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(stuck) // a fresh registry: cannot clash
 	return &scheduler{
 		clock: clk, logger: logger, metrics: m, sm: sm, watches: w,
-		abandonGrace: defaultAbandonGrace, stuckGauge: stuck, gatherer: reg,
-		loops: map[string]*checkLoop{}, stuck: map[string]*checkRun{},
+		abandonGrace: defaultAbandonGrace,
+		loops:        map[string]*checkLoop{}, stuck: map[string]*checkRun{},
 	}
 }
 
@@ -101,7 +90,7 @@ func (s *scheduler) start(ctx context.Context, spec probes.Spec, cfg CheckConfig
 	s.mu.Lock()
 	s.loops[spec.Name] = l
 	if s.stuck[spec.Name] == nil {
-		s.stuckGauge.WithLabelValues(spec.Name).Set(0) // export 0 from the start
+		s.metrics.checkStuck.WithLabelValues(spec.Name).Set(0) // export 0 from the start
 	}
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -269,7 +258,7 @@ func (s *scheduler) markStuck(run *checkRun) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stuck[run.name] = run
-	s.stuckGauge.WithLabelValues(run.name).Set(1)
+	s.metrics.checkStuck.WithLabelValues(run.name).Set(1)
 }
 
 // lateReturn is called when an abandoned run finally returns: the check
@@ -282,7 +271,7 @@ func (s *scheduler) lateReturn(run *checkRun) {
 	defer s.mu.Unlock()
 	if s.stuck[run.name] == run {
 		delete(s.stuck, run.name)
-		s.stuckGauge.WithLabelValues(run.name).Set(0)
+		s.metrics.checkStuck.WithLabelValues(run.name).Set(0)
 	}
 	ranFor := FormatDuration(time.Since(run.started).Truncate(time.Millisecond))
 	l := s.loops[run.name]

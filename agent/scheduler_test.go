@@ -260,7 +260,7 @@ func TestSchedulerAbandonsAStuckCheck(t *testing.T) {
 	if want := "could not check: stuck: timed out after 50ms (still running: stuck in the kernel?)"; c.Status != corev1.ConditionUnknown || c.Message != want {
 		t.Errorf("condition = %s %q, want Unknown %q", c.Status, c.Message, want)
 	}
-	if got := testutil.ToFloat64(h.sched.stuckGauge.WithLabelValues("stuck")); got != 1 {
+	if got := testutil.ToFloat64(h.sched.metrics.checkStuck.WithLabelValues("stuck")); got != 1 {
 		t.Errorf("nodetriage_check_stuck = %v while stuck, want 1", got)
 	}
 	// Three intervals later: the loop kept going (healthy), yet started
@@ -281,7 +281,7 @@ func TestSchedulerAbandonsAStuckCheck(t *testing.T) {
 
 	close(release)
 	waitFor(t, "the stuck gauge back to 0", func() bool {
-		return testutil.ToFloat64(h.sched.stuckGauge.WithLabelValues("stuck")) == 0
+		return testutil.ToFloat64(h.sched.metrics.checkStuck.WithLabelValues("stuck")) == 0
 	})
 	// It skipped runs, so it runs again after the trigger's debounce
 	// rather than at its next interval, a minute away.
@@ -339,7 +339,7 @@ func TestSchedulerAbandonsACheckBlockedInOpen(t *testing.T) {
 	}
 	w.Close()
 	waitFor(t, "the stuck gauge back to 0", func() bool {
-		return testutil.ToFloat64(h.sched.stuckGauge.WithLabelValues("fifo")) == 0
+		return testutil.ToFloat64(h.sched.metrics.checkStuck.WithLabelValues("fifo")) == 0
 	})
 	if opened.Load() != 1 {
 		t.Errorf("the released run opened the FIFO %d times, want 1", opened.Load())
