@@ -64,3 +64,41 @@ func FuzzParseLogrotateConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestSplitLogrotatePatternsLikePopt pins the header splitting the fuzzer
+// questioned against what logrotate 3.21 (popt) does with the same block
+// headers, checked by hand with logrotate -d: empty quoted words vanish, a
+// header of only those or ending in a backslash is "error parsing
+// filename", and every isspace(3) byte separates.
+func TestSplitLogrotatePatternsLikePopt(t *testing.T) {
+	tests := []struct {
+		header  string
+		want    []string
+		wantErr bool
+	}{
+		{header: `"" `, wantErr: true},
+		{header: `"" "" `, wantErr: true},
+		{header: `/var/log/x.log "" `, want: []string{"/var/log/x.log"}},
+		{header: `/var/log/x.log "" /var/log/y.log `, want: []string{"/var/log/x.log", "/var/log/y.log"}},
+		{header: `/var/log/a\`, wantErr: true},
+		{header: "/var/log/a\v/var/log/b\f/var/log/c ", want: []string{"/var/log/a", "/var/log/b", "/var/log/c"}},
+		{header: `"/var/log/with space.log" /var/log/esc\ aped `, want: []string{"/var/log/with space.log", "/var/log/esc aped"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			got, err := splitLogrotatePatterns(tt.header)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("splitLogrotatePatterns(%q) = %q, want an error", tt.header, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("splitLogrotatePatterns(%q): %v", tt.header, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("splitLogrotatePatterns(%q) (-want +got):\n%s", tt.header, diff)
+			}
+		})
+	}
+}
