@@ -91,3 +91,50 @@ func Millicores(from, to ProcSample) float64 {
 
 // MiB converts bytes to mebibytes.
 func MiB(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// RSSByMapping splits a process's resident memory by what is mapped, from
+// /proc/PID/smaps: "anon" (heap, stacks, anonymous mappings), "executable"
+// (the process's own binary), "journal" (systemd journal files the reader
+// maps), "libraries" (other files ending in .so*) and "other files".
+func RSSByMapping(pid int) (map[string]uint64, error) {
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	class := "anon"
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if strings.Contains(f[0], "-") && len(f) >= 5 && !strings.HasSuffix(f[0], ":") {
+			// A mapping header: "start-end perms offset dev inode [path]".
+			path := ""
+			if len(f) >= 6 {
+				path = strings.Join(f[5:], " ")
+			}
+			switch {
+			case path == "" || strings.HasPrefix(path, "["):
+				class = "anon"
+			case path == exe || strings.TrimSuffix(path, " (deleted)") == exe:
+				class = "executable"
+			case strings.Contains(path, ".journal"):
+				class = "journal"
+			case strings.Contains(path, ".so"):
+				class = "libraries"
+			default:
+				class = "other files"
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			kib, err := strconv.ParseUint(f[1], 10, 64)
+			if err == nil {
+				out[class] += kib << 10
+			}
+		}
+	}
+	return out, nil
+}
