@@ -79,6 +79,6 @@ latency: deps kube-binaries
 	@mkdir -p $(BENCH_OUT)
 	$(GO) run ./hack/bench/latency -json $(BENCH_OUT)/latency.json
 
-# Everything in docs/benchmarks.md, $(BENCH_RUNS) runs each (about 4 h).
+# Everything in docs/benchmarks.md, $(BENCH_RUNS) runs each (about 6 h).
 bench-all: deps kube-binaries
 	BENCH_OUT=$(BENCH_OUT) BENCH_RUNS=$(BENCH_RUNS) ./hack/bench/bench-all.sh
