@@ -18,8 +18,10 @@
 //     -storm-rate times a second.
 //
 // For each phase it reports status writes (nodetriage_api_writes_total and
-// the API server's apiserver_request_total), writes per node, client-side
-// request latency (every request timed) and the API server's
+// the API server's apiserver_request_total), writes per node, the most
+// writes started in one second and the shortest time between two writes of
+// one node (from every request's start time), client-side request latency
+// (every request timed) and the API server's
 // apiserver_request_duration_seconds for PATCH nodes/status and POST
 // events, as p50/p99, plus the API server's CPU and RSS.
 //
@@ -41,6 +43,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"runtime"
 	"sort"
 	"strconv"
@@ -115,22 +118,25 @@ func main() {
 
 // phaseResult is what one phase measured.
 type phaseResult struct {
-	Name     string  `json:"name"`
-	Seconds  float64 `json:"seconds"`
-	Writes   float64 `json:"statusWrites"`
-	Errors   float64 `json:"statusWriteErrors"`
-	Events   float64 `json:"eventWrites"`
-	Patches  float64 `json:"apiserverPatchNodeStatus"`
-	Posts    float64 `json:"apiserverPostEvents"`
-	PerSec   float64 `json:"statusWritesPerSecond"`
-	PerNode  float64 `json:"statusWritesPerNode"`
-	PeakSec  float64 `json:"peakStatusWritesInOneSecond"`
-	ClientMs latency `json:"clientPatchMs"`
-	ServerMs latency `json:"apiserverPatchMs"`
-	EventMs  latency `json:"apiserverPostEventMs"`
-	APICPU   float64 `json:"apiserverMillicores"`
-	APIRSS   float64 `json:"apiserverRSSMiB"`
-	Extra    string  `json:"note,omitempty"`
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	Writes  float64 `json:"statusWrites"`
+	Errors  float64 `json:"statusWriteErrors"`
+	Events  float64 `json:"eventWrites"`
+	Patches float64 `json:"apiserverPatchNodeStatus"`
+	Posts   float64 `json:"apiserverPostEvents"`
+	PerSec  float64 `json:"statusWritesPerSecond"`
+	PerNode float64 `json:"statusWritesPerNode"`
+	PeakSec float64 `json:"peakStatusWritesInOneSecond"`
+	// MinGapSeconds is the shortest time between two status writes of the
+	// same node in the phase (-1: no node wrote twice).
+	MinGapSeconds float64 `json:"minSecondsBetweenWritesOfOneNode"`
+	ClientMs      latency `json:"clientPatchMs"`
+	ServerMs      latency `json:"apiserverPatchMs"`
+	EventMs       latency `json:"apiserverPostEventMs"`
+	APICPU        float64 `json:"apiserverMillicores"`
+	APIRSS        float64 `json:"apiserverRSSMiB"`
+	Extra         string  `json:"note,omitempty"`
 }
 
 type latency struct {
@@ -149,11 +155,15 @@ type results struct {
 
 func (r results) print(w io.Writer) {
 	fmt.Fprintf(w, "scale: %d nodes, commit %s, %s\n%s\n", r.Nodes, r.Commit, r.Opts, r.Setup)
-	fmt.Fprintf(w, "%-8s %7s %7s %6s %6s %8s %9s %8s %16s %16s %16s %8s %8s\n",
-		"phase", "secs", "writes", "errors", "events", "writes/s", "per node", "peak/s", "client p50/p99", "apisrv p50/p99", "event p50/p99", "api mcpu", "api MiB")
+	fmt.Fprintf(w, "%-8s %7s %7s %6s %6s %8s %9s %8s %8s %16s %16s %16s %8s %8s\n",
+		"phase", "secs", "writes", "errors", "events", "writes/s", "per node", "peak/s", "min gap", "client p50/p99", "apisrv p50/p99", "event p50/p99", "api mcpu", "api MiB")
 	for _, p := range r.Phases {
-		fmt.Fprintf(w, "%-8s %7.0f %7.0f %6.0f %6.0f %8.2f %9.2f %8.0f %7.1f/%-8.1f %7.1f/%-8.1f %7.1f/%-8.1f %8.0f %8.0f\n",
-			p.Name, p.Seconds, p.Writes, p.Errors, p.Events, p.PerSec, p.PerNode, p.PeakSec,
+		gap := "-"
+		if p.MinGapSeconds >= 0 {
+			gap = fmt.Sprintf("%.2f", p.MinGapSeconds)
+		}
+		fmt.Fprintf(w, "%-8s %7.0f %7.0f %6.0f %6.0f %8.2f %9.2f %8.0f %8s %7.1f/%-8.1f %7.1f/%-8.1f %7.1f/%-8.1f %8.0f %8.0f\n",
+			p.Name, p.Seconds, p.Writes, p.Errors, p.Events, p.PerSec, p.PerNode, p.PeakSec, gap,
 			p.ClientMs.P50, p.ClientMs.P99, p.ServerMs.P50, p.ServerMs.P99, p.EventMs.P50, p.EventMs.P99, p.APICPU, p.APIRSS)
 		if p.Extra != "" {
 			fmt.Fprintf(w, "         %s\n", p.Extra)
@@ -242,14 +252,12 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 
 	// Phase 2: steady state.
 	logger.Info("steady state", "window", o.steady)
-	peak := sampler.trackPeak(ctx, o.steady)
 	if err := sleepCtx(ctx, o.steady); err != nil {
 		return res, err
 	}
 	faultStart := sampler.snapshot(ctx)
 	ph := sampler.phase("steady", steadyStart, faultStart, timer, o.nodes,
 		fmt.Sprintf("expected %.0f heartbeat writes (%d nodes × %s / %s)", float64(o.nodes)*o.steady.Seconds()/o.heartbeat.Seconds(), o.nodes, o.steady, o.heartbeat))
-	ph.PeakSec = peak()
 	res.Phases = append(res.Phases, ph)
 
 	// Phase 3: every node's condition flips at once.
@@ -264,7 +272,6 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 		return res, err
 	}
 	allTrue, seenCount := watchAllTrue(watchCtx, logger, watchClient, o.nodes)
-	peak = sampler.trackPeak(ctx, 30*time.Second)
 	flipped := time.Now()
 	for _, r := range reporters {
 		r.SetConditions(desired(corev1.ConditionTrue, "conntrack table full: the kernel dropped 1 packet since the last check"), nil)
@@ -284,12 +291,10 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	}
 	stormStart := sampler.snapshot(ctx)
 	ph = sampler.phase("fault", faultStart, stormStart, timer, o.nodes, visibleNote)
-	ph.PeakSec = peak()
 	res.Phases = append(res.Phases, ph)
 
 	// Phase 4: a storm of changing messages.
 	logger.Info("message storm", "duration", o.storm, "changes per node per second", o.stormRate)
-	peak = sampler.trackPeak(ctx, o.storm)
 	stormCtx, cancelStorm := context.WithTimeout(ctx, o.storm)
 	tick := time.NewTicker(time.Second / time.Duration(o.stormRate))
 	changes := 0
@@ -314,7 +319,6 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	end := sampler.snapshot(ctx)
 	ph = sampler.phase("storm", stormStart, end, timer, o.nodes,
 		fmt.Sprintf("%d message changes per node; target at most one write per node per %s batch", changes, o.batch))
-	ph.PeakSec = peak()
 	res.Phases = append(res.Phases, ph)
 
 	cancelRun()
@@ -425,11 +429,18 @@ func findAPIServer(c *kubetest.Cluster) (int, error) {
 	return 0, fmt.Errorf("no kube-apiserver process with --secure-port=%s", port)
 }
 
-// requestTimer times every request the reporters make.
+// requestTimer times every status PATCH the reporters make and remembers
+// when each started and for which node.
 type requestTimer struct {
 	mu      sync.Mutex
-	patches []float64 // milliseconds
+	patches []patchRecord
 	mark    int
+}
+
+type patchRecord struct {
+	node  string
+	start time.Time
+	ms    float64
 }
 
 func (t *requestTimer) wrap(rt http.RoundTripper) http.RoundTripper {
@@ -437,22 +448,46 @@ func (t *requestTimer) wrap(rt http.RoundTripper) http.RoundTripper {
 		start := time.Now()
 		resp, err := rt.RoundTrip(req)
 		if req.Method == http.MethodPatch && strings.HasSuffix(req.URL.Path, "/status") {
-			ms := float64(time.Since(start).Microseconds()) / 1000
+			rec := patchRecord{node: path.Base(path.Dir(req.URL.Path)), start: start, ms: float64(time.Since(start).Microseconds()) / 1000}
 			t.mu.Lock()
-			t.patches = append(t.patches, ms)
+			t.patches = append(t.patches, rec)
 			t.mu.Unlock()
 		}
 		return resp, err
 	})
 }
 
-// since returns the PATCH latencies recorded since the last call.
-func (t *requestTimer) since() []float64 {
+// since returns the PATCHes recorded since the last call.
+func (t *requestTimer) since() []patchRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := append([]float64(nil), t.patches[t.mark:]...)
+	out := append([]patchRecord(nil), t.patches[t.mark:]...)
 	t.mark = len(t.patches)
 	return out
+}
+
+// busiest returns the most PATCHes started in one second (aligned to the
+// first) and the shortest time between two PATCHes of the same node.
+func busiest(recs []patchRecord) (perSecond int, minGap time.Duration) {
+	if len(recs) == 0 {
+		return 0, 0
+	}
+	first := recs[0].start
+	buckets := map[int64]int{}
+	last := map[string]time.Time{}
+	minGap = -1
+	for _, r := range recs {
+		b := int64(r.start.Sub(first) / time.Second)
+		buckets[b]++
+		perSecond = max(perSecond, buckets[b])
+		if prev, ok := last[r.node]; ok {
+			if gap := r.start.Sub(prev); minGap < 0 || gap < minGap {
+				minGap = gap
+			}
+		}
+		last[r.node] = r.start
+	}
+	return perSecond, minGap
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -517,32 +552,6 @@ func (s *sampler) snapshot(ctx context.Context) snapshot {
 	return sn
 }
 
-// trackPeak counts status writes per second for d and returns a func giving
-// the highest one-second count.
-func (s *sampler) trackPeak(ctx context.Context, d time.Duration) func() float64 {
-	var peak atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		end := time.Now().Add(d)
-		last := s.local().Value("nodetriage_api_writes_total", map[string]string{"kind": "status"})
-		for time.Now().Before(end) && ctx.Err() == nil {
-			<-tick.C
-			cur := s.local().Value("nodetriage_api_writes_total", map[string]string{"kind": "status"})
-			if n := int64(cur - last); n > peak.Load() {
-				peak.Store(n)
-			}
-			last = cur
-		}
-	}()
-	return func() float64 {
-		<-done
-		return float64(peak.Load())
-	}
-}
-
 func (s *sampler) phase(name string, from, to snapshot, timer *requestTimer, nodes int, note string) phaseResult {
 	secs := to.at.Sub(from.at).Seconds()
 	p := phaseResult{
@@ -552,9 +561,20 @@ func (s *sampler) phase(name string, from, to snapshot, timer *requestTimer, nod
 	}
 	p.PerSec = p.Writes / secs
 	p.PerNode = p.Writes / float64(nodes)
-	client := timer.since()
+	recs := timer.since()
+	client := make([]float64, len(recs))
+	for i, r := range recs {
+		client[i] = r.ms
+	}
 	sort.Float64s(client)
 	p.ClientMs = latency{N: len(client), P50: benchkit.Percentile(client, 50), P99: benchkit.Percentile(client, 99)}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].start.Before(recs[j].start) })
+	busy, gap := busiest(recs)
+	p.PeakSec = float64(busy)
+	p.MinGapSeconds = -1
+	if gap >= 0 {
+		p.MinGapSeconds = gap.Seconds()
+	}
 	p.ServerMs = histLatency(from.patchHist, to.patchHist)
 	p.EventMs = histLatency(from.eventHist, to.eventHist)
 	if from.apiProcErr == nil && to.apiProcErr == nil {
