@@ -79,3 +79,33 @@ demo: deps
 
 demo-down:
 	./hack/demo/down.sh
+
+# Measurements (docs/benchmarks.md). Not part of `make test`: each takes
+# minutes and loads the machine. Results go to $(BENCH_OUT).
+BENCH_OUT  ?= _output/bench
+BENCH_RUNS ?= 3
+
+.PHONY: soak scale latency bench-all
+
+# 10 min at 5,000 kmsg + 5,000 journal lines/s into the real binary; exit 1
+# when RSS > 50 MiB, CPU > 250 millicores, status writes > 1/s or Events
+# beyond the rate limit. It floods the machine's kernel log while it runs.
+soak: deps kube-binaries
+	@mkdir -p $(BENCH_OUT)
+	$(GO) run ./hack/bench/soak -json $(BENCH_OUT)/soak.json
+
+# 1,000 reporters against a real API server: steady state over 10 min with
+# the 5 min heartbeat, then a fleet-wide fault and a message storm.
+scale: deps kube-binaries
+	@mkdir -p $(BENCH_OUT)
+	$(GO) run ./hack/bench/scale -json $(BENCH_OUT)/scale.json
+
+# Injection to visible through the API server, 50 trials per stream class
+# and periodic check.
+latency: deps kube-binaries
+	@mkdir -p $(BENCH_OUT)
+	$(GO) run ./hack/bench/latency -json $(BENCH_OUT)/latency.json
+
+# Everything in docs/benchmarks.md, $(BENCH_RUNS) runs each (about 6 h).
+bench-all: deps kube-binaries
+	BENCH_OUT=$(BENCH_OUT) BENCH_RUNS=$(BENCH_RUNS) ./hack/bench/bench-all.sh

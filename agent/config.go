@@ -429,6 +429,10 @@ func decodeStrict(path string, raw json.RawMessage, v any) error {
 			if unq, uerr := strconv.Unquote(name); uerr == nil {
 				name = unq
 			}
+			if name == "" {
+				// An empty key ("": 1) would otherwise name no field at all.
+				name = `""`
+			}
 			return &probes.FieldError{Field: joinField(path, name), Reason: "unknown field"}
 		}
 	}

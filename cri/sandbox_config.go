@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/pelletier/go-toml"
 
@@ -80,6 +82,30 @@ type containerdConfigFile struct {
 
 // parseContainerdConfig parses one containerd config.toml (any version).
 func parseContainerdConfig(data []byte) (containerdConfigFile, error) {
+	f, err := decodeContainerdConfig(data)
+	return f, printableError(err)
+}
+
+// printableError escapes the control characters an error quotes from the
+// input (go-toml's "keys cannot contain \r character", a value printed with
+// %v), so it stays one printable line in a condition message.
+func printableError(err error) error {
+	if err == nil || !strings.ContainsFunc(err.Error(), unicode.IsControl) {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range err.Error() {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return errors.New(b.String())
+}
+
+func decodeContainerdConfig(data []byte) (containerdConfigFile, error) {
 	tree, err := toml.LoadBytes(data)
 	if err != nil {
 		return containerdConfigFile{}, err
@@ -254,7 +280,7 @@ func resolveImports(host probes.FS, parent string, imports []string) ([]string, 
 func parseCRIOPauseImage(data []byte) (ref string, set bool, err error) {
 	tree, err := toml.LoadBytes(data)
 	if err != nil {
-		return "", false, err
+		return "", false, printableError(err)
 	}
 	switch v := tree.GetPath([]string{"crio", "image", "pause_image"}).(type) {
 	case nil:
@@ -262,7 +288,7 @@ func parseCRIOPauseImage(data []byte) (ref string, set bool, err error) {
 	case string:
 		return v, true, nil
 	default:
-		return "", false, fmt.Errorf("[crio.image] pause_image is %v, want a string", v)
+		return "", false, printableError(fmt.Errorf("[crio.image] pause_image is %v, want a string", v))
 	}
 }
 

@@ -109,7 +109,8 @@ func parseDockerSize(v string) (int64, error) {
 		shift = strings.Index("kmgtp", strings.ToLower(m[2])) + 1
 	}
 	bytes := n * math.Pow(1024, float64(shift))
-	if bytes > math.MaxInt64 {
+	// float64(math.MaxInt64) rounds up to 2^63, which int64 cannot hold.
+	if bytes >= math.MaxInt64 {
 		return 0, fmt.Errorf("size %q too large", v)
 	}
 	return int64(bytes), nil

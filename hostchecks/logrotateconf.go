@@ -1,6 +1,7 @@
 package hostchecks
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -771,11 +772,12 @@ func parseLogrotateSize(v string) (uint64, error) {
 // splitLogrotatePatterns splits a block header into paths the way logrotate
 // does (popt's poptParseArgvString): blanks separate words, '...' and "..."
 // quote, a backslash outside quotes takes the next character literally and
-// inside quotes only escapes the quote character.
+// inside quotes only escapes the quote character. Empty words ("") are
+// dropped, and a header with no word at all, or ending in a backslash, is an
+// error (logrotate: "error parsing filename").
 func splitLogrotatePatterns(header string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
-	inWord := false
 	var quote byte
 	for i := 0; i < len(header); i++ {
 		c := header[i]
@@ -790,28 +792,31 @@ func splitLogrotatePatterns(header string) ([]string, error) {
 			default:
 				cur.WriteByte(c)
 			}
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inWord {
+		case strings.IndexByte(" \t\n\v\f\r", c) >= 0: // isspace(3)
+			if cur.Len() > 0 {
 				words = append(words, cur.String())
 				cur.Reset()
-				inWord = false
 			}
 		case c == '"' || c == '\'':
-			quote, inWord = c, true
-		case c == '\\' && i+1 < len(header):
+			quote = c
+		case c == '\\':
+			if i+1 == len(header) {
+				return nil, errors.New("backslash at the end of the file names")
+			}
 			i++
 			cur.WriteByte(header[i])
-			inWord = true
 		default:
 			cur.WriteByte(c)
-			inWord = true
 		}
 	}
 	if quote != 0 {
 		return nil, fmt.Errorf("unterminated %c quote", quote)
 	}
-	if inWord {
+	if cur.Len() > 0 {
 		words = append(words, cur.String())
+	}
+	if len(words) == 0 {
+		return nil, errors.New("no file names")
 	}
 	return words, nil
 }

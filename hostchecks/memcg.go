@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nodetriage/nodetriage/internal/config"
 	"github.com/nodetriage/nodetriage/probes"
@@ -561,7 +562,7 @@ func parseMemcgCgroupStat(r io.Reader) (map[string]int, error) {
 			continue
 		}
 		key, value, ok := strings.Cut(line, " ")
-		if !ok {
+		if !ok || strings.ContainsFunc(key, unicode.IsControl) {
 			return nil, fmt.Errorf("line %d: want \"key value\", got %q", lineNo, line)
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(value))

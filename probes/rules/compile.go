@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nodetriage/nodetriage/probes"
 )
@@ -227,6 +228,11 @@ func compilePattern(p string, caseInsensitive bool) (*regexp.Regexp, error) {
 // and hand-written rules most often trip over.
 func describeRegexpError(err error) error {
 	var se *syntax.Error
+	if errors.As(err, &se) && strings.ContainsFunc(se.Expr, unicode.IsControl) {
+		// regexp prints the expression raw; a newline in a pattern from a
+		// JSON file would split the error over lines.
+		return fmt.Errorf("error parsing regexp: %s: %q", se.Code, se.Expr)
+	}
 	if errors.As(err, &se) && (se.Code == syntax.ErrInvalidPerlOp || se.Code == syntax.ErrInvalidNamedCapture) {
 		switch {
 		case strings.HasPrefix(se.Expr, "(?="):
