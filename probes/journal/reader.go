@@ -49,6 +49,9 @@ type dirReader struct {
 	// after it when the handle is reopened.
 	cursor      string
 	reopenEvery time.Duration
+	// reopenAfter is how many entries a handle reads before it is reopened
+	// even when it never catches up (see reopenAfterEntries).
+	reopenAfter int
 	clock       clock.PassiveClock
 	log         *slog.Logger
 	// onUnread is set when positioning left the handle on an entry that
@@ -74,8 +77,20 @@ func (r *dirReader) run(ctx context.Context, out chan<- entryMsg) error {
 		}
 	}()
 	openedAt := r.clock.Now()
+	read := 0 // entries read through this handle
 
 	for ctx.Err() == nil {
+		if read >= r.reopenAfter && !r.onUnread {
+			// Under a storm the handle may never reach the end, so the
+			// idle reopen below never comes: bound the mmap windows by
+			// volume too. r.cursor is the last entry consumed.
+			j.Close()
+			if j, err = r.open(); err != nil {
+				return err
+			}
+			openedAt, read = r.clock.Now(), 0
+			continue
+		}
 		n := uint64(1)
 		if r.onUnread {
 			r.onUnread = false
@@ -93,7 +108,7 @@ func (r *dirReader) run(ctx context.Context, out chan<- entryMsg) error {
 				if j, err = r.open(); err != nil {
 					return err
 				}
-				openedAt = r.clock.Now()
+				openedAt, read = r.clock.Now(), 0
 				continue
 			}
 			if st := j.Wait(waitTimeout); st < 0 {
@@ -105,6 +120,7 @@ func (r *dirReader) run(ctx context.Context, out chan<- entryMsg) error {
 			}
 			continue
 		}
+		read++
 		cursor, err := j.GetCursor()
 		if err != nil {
 			r.log.Debug("skipping journal entry without a cursor", "dir", r.hostDir, "err", err)
