@@ -17,7 +17,7 @@ FUZZTIME    ?= 10s
 TEST_TIMEOUT ?= 60m
 RUN_ARGS    ?= --host-root / --since 1h
 
-.PHONY: all build run test test-unit deps kube-binaries lint fuzz fuzz-long bench clean
+.PHONY: all build run test deps kube-binaries lint fuzz fuzz-long bench clean
 
 all: build
 
@@ -43,9 +43,11 @@ test: deps kube-binaries lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	./hack/fuzz.sh $(FUZZTIME)
 
-# Longer fuzzing, one target at a time.
-fuzz-long:
-	./hack/fuzz.sh 5m
+# Longer fuzzing, one target at a time (FUZZ_LONG each, default 5m; a crasher
+# is kept under the package's testdata/fuzz/ and becomes a regression test).
+FUZZ_LONG ?= 5m
+fuzz fuzz-long:
+	./hack/fuzz.sh $(FUZZ_LONG)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
