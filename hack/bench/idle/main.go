@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -81,8 +80,7 @@ func main() {
 	}
 	fmt.Printf("targets (RSS ≤ 30 MiB, CPU ≤ 2 millicores): %s\n", verdict)
 	if *jsonOut != "" {
-		data, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*jsonOut, data, 0o644); err != nil {
+		if err := benchkit.WriteJSON(*jsonOut, res); err != nil {
 			logger.Error("write results", "err", err)
 			os.Exit(2)
 		}
@@ -115,7 +113,7 @@ func run(ctx context.Context, duration, warmup time.Duration) (results, error) {
 		return res, err
 	}
 	defer a.Stop(10 * time.Second)
-	if err := sleep(ctx, warmup); err != nil {
+	if err := benchkit.Sleep(ctx, warmup); err != nil {
 		return res, err
 	}
 	first, err := a.Proc()
@@ -126,7 +124,7 @@ func run(ctx context.Context, duration, warmup time.Duration) (results, error) {
 	var n int
 	last := first
 	for time.Since(first.At) < duration {
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := benchkit.Sleep(ctx, time.Second); err != nil {
 			return res, err
 		}
 		s, err := a.Proc()
@@ -153,7 +151,7 @@ func run(ctx context.Context, duration, warmup time.Duration) (results, error) {
 		res.Goroutines = m.Value("go_goroutines", nil)
 		res.HeapInuseMiB = m.Value("go_memstats_heap_inuse_bytes", nil) / (1 << 20)
 	}
-	res.Load = loadAvg()
+	res.Load = benchkit.LoadAvg()
 	res.Met = res.MaxRSSMiB <= 30 && res.Millicores <= 2
 	return res, nil
 }
@@ -170,25 +168,4 @@ func evict(path string) error {
 		return fmt.Errorf("fadvise %s: %w", path, err)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

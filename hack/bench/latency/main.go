@@ -34,7 +34,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -97,8 +96,7 @@ func main() {
 	tb.Close()
 	res.print(os.Stdout)
 	if o.jsonOut != "" {
-		data, _ := json.MarshalIndent(res, "", "  ")
-		if werr := os.WriteFile(o.jsonOut, data, 0o644); werr != nil {
+		if werr := benchkit.WriteJSON(o.jsonOut, res); werr != nil {
 			logger.Error("write results", "err", werr)
 		}
 	}
@@ -249,7 +247,7 @@ sources:
 		return res, err
 	}
 	tb.Cleanup(func() { _, _ = a.Stop(10 * time.Second) })
-	res.Load = loadAvg()
+	res.Load = benchkit.LoadAvg()
 
 	// Wait until every condition of interest is False on the Node.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -499,7 +497,9 @@ func (e *env) classes() []class {
 			name: "container-runtime", periodic: true, signal: "ContainerRuntimeUnhealthy=True/Unreachable", interval: iv,
 			condition: "ContainerRuntimeUnhealthy", reason: "RuntimeUnreachable",
 			inject: func(int) (time.Time, error) {
-				pid, err := findProcess(containerdtest.ContainerdBinary, e.ctrd.ConfigPath)
+				pid, err := benchkit.FindProcess("containerd with "+e.ctrd.ConfigPath, func(argv []string) bool {
+					return argv[0] == containerdtest.ContainerdBinary && slices.Contains(argv[1:], e.ctrd.ConfigPath)
+				})
 				if err != nil {
 					return time.Time{}, err
 				}
@@ -717,35 +717,4 @@ func (w *eventWatcher) waitReason(ctx context.Context, from int, reason string, 
 			return w.seen[i].at, nil
 		}
 	}
-}
-
-func findProcess(bin, arg string) (int, error) {
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) > 0 && args[0] == bin && slices.Contains(args[1:], arg) {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no %s process with %s", bin, arg)
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

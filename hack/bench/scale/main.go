@@ -34,7 +34,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -45,6 +44,7 @@ import (
 	"os/signal"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,8 +108,7 @@ func main() {
 	}
 	res.print(os.Stdout)
 	if o.jsonOut != "" {
-		data, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
+		if err := benchkit.WriteJSON(o.jsonOut, res); err != nil {
 			logger.Error("write results", "err", err)
 			os.Exit(1)
 		}
@@ -252,7 +251,7 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 
 	// Phase 2: steady state.
 	logger.Info("steady state", "window", o.steady)
-	if err := sleepCtx(ctx, o.steady); err != nil {
+	if err := benchkit.Sleep(ctx, o.steady); err != nil {
 		return res, err
 	}
 	faultStart := sampler.snapshot(ctx)
@@ -286,7 +285,7 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 		visibleNote = fmt.Sprintf("only %d of %d nodes showed ConntrackProblem=True within 2m of the flip", seenCount(), o.nodes)
 	}
 	cancelWatch()
-	if err := sleepCtx(ctx, max(0, 30*time.Second-time.Since(flipped))); err != nil {
+	if err := benchkit.Sleep(ctx, max(0, 30*time.Second-time.Since(flipped))); err != nil {
 		return res, err
 	}
 	stormStart := sampler.snapshot(ctx)
@@ -313,7 +312,7 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	}
 	tick.Stop()
 	cancelStorm()
-	if err := sleepCtx(ctx, 3*time.Second); err != nil { // the last batch
+	if err := benchkit.Sleep(ctx, 3*time.Second); err != nil { // the last batch
 		return res, err
 	}
 	end := sampler.snapshot(ctx)
@@ -324,15 +323,6 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	cancelRun()
 	wg.Wait()
 	return res, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
 
 func createNodes(ctx context.Context, client kubernetes.Interface, names []string) error {
@@ -412,21 +402,9 @@ func watchAllTrue(ctx context.Context, logger *slog.Logger, client kubernetes.In
 
 func findAPIServer(c *kubetest.Cluster) (int, error) {
 	port := strings.TrimPrefix(c.URL(), "https://127.0.0.1:")
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		if strings.Contains(string(cmdline), "kube-apiserver") && strings.Contains(string(cmdline), "--secure-port="+port+"\x00") {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no kube-apiserver process with --secure-port=%s", port)
+	return benchkit.FindProcess("kube-apiserver with --secure-port="+port, func(argv []string) bool {
+		return strings.HasSuffix(argv[0], "kube-apiserver") && slices.Contains(argv[1:], "--secure-port="+port)
+	})
 }
 
 // requestTimer times every status PATCH the reporters make and remembers

@@ -35,7 +35,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -97,8 +96,7 @@ func main() {
 	}
 	res.print(os.Stdout)
 	if o.jsonOut != "" {
-		data, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
+		if err := benchkit.WriteJSON(o.jsonOut, res); err != nil {
 			logger.Error("write results", "err", err)
 			os.Exit(2)
 		}
@@ -232,7 +230,7 @@ sources:
 	}
 	defer a.Stop(10 * time.Second)
 	// Let start-up (first check runs, the initial status write) settle.
-	if err := sleep(ctx, 20*time.Second); err != nil {
+	if err := benchkit.Sleep(ctx, 20*time.Second); err != nil {
 		return res, err
 	}
 
@@ -240,7 +238,7 @@ sources:
 	if err != nil {
 		return res, err
 	}
-	res.LoadBefore = loadAvg()
+	res.LoadBefore = benchkit.LoadAvg()
 	before, err := a.Metrics(ctx)
 	if err != nil {
 		return res, err
@@ -319,7 +317,7 @@ sources:
 		return res, fmt.Errorf("writers: kmsg %v, journal %v", kmsgErr, journalErr)
 	}
 	// Let the queues drain and the last batch go out before reading totals.
-	if err := sleep(ctx, 10*time.Second); err != nil {
+	if err := benchkit.Sleep(ctx, 10*time.Second); err != nil {
 		return res, err
 	}
 	res.JournalEntries = countJournalEntries(journalFile)
@@ -331,7 +329,7 @@ sources:
 	if err != nil {
 		return res, err
 	}
-	res.LoadAfter = loadAvg()
+	res.LoadAfter = benchkit.LoadAvg()
 	res.Seconds = procEnd.At.Sub(procStart.At).Seconds()
 	res.MaxRSSMiB, res.MaxPrivateMiB = benchkit.MiB(maxRSS), benchkit.MiB(maxAnon)
 	res.AvgMillicores = benchkit.Millicores(procStart, procEnd)
@@ -415,27 +413,6 @@ func countEvents(items []eventsv1.Event) map[string]int {
 		out[e.Reason]++
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // writeKmsg writes rate records per second to the machine's /dev/kmsg in
