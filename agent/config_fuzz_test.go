@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nodetriage/nodetriage/cri"
 	"github.com/nodetriage/nodetriage/hostchecks"
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/journal"
 	"github.com/nodetriage/nodetriage/probes/kmsg"
@@ -50,9 +50,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data, cat)
 		if err != nil {
-			if msg := err.Error(); msg == "" || strings.ContainsAny(msg, "\r\n") {
-				t.Fatalf("error for %q is not one line: %q", data, msg)
-			}
+			fuzzseed.RequireOneLine(t, "parse", data, err)
 			var fe *probes.FieldError
 			if errors.As(err, &fe) && fe.Field == "" {
 				t.Fatalf("field error without a field for %q: %v", data, err)

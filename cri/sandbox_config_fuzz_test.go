@@ -2,54 +2,24 @@ package cri
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
-
-// addConfigSeeds adds the real containerd and CRI-O config fixtures.
-func addConfigSeeds(f *testing.F, globs ...string) {
-	f.Helper()
-	n := 0
-	for _, g := range globs {
-		paths, err := filepath.Glob(g)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, p := range paths {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-			n++
-		}
-	}
-	if n == 0 {
-		f.Fatalf("no seed files match %s", strings.Join(globs, ", "))
-	}
-}
-
-func requireOneLineError(t *testing.T, what string, data []byte, err error) {
-	t.Helper()
-	if msg := err.Error(); msg == "" || strings.ContainsAny(msg, "\r\n") {
-		t.Fatalf("%s of %q: error is not one line: %q", what, data, msg)
-	}
-}
 
 // FuzzParseContainerdConfig: a containerd config.toml (any version) either
 // fails with a one-line error or yields a version, imports and sandbox image
 // sections that, written back as TOML, read the same.
 func FuzzParseContainerdConfig(f *testing.F) {
-	addConfigSeeds(f, "testdata/containerd/*/etc/containerd/*.toml", "testdata/containerd/*/etc/containerd/*/*.toml")
+	fuzzseed.AddFiles(f, "testdata/containerd/*/etc/containerd/*.toml", "testdata/containerd/*/etc/containerd/*/*.toml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := parseContainerdConfig(data)
 		if err != nil {
-			requireOneLineError(t, "parseContainerdConfig", data, err)
+			fuzzseed.RequireOneLine(t, "parseContainerdConfig", data, err)
 			return
 		}
 		var again strings.Builder
@@ -100,11 +70,11 @@ func FuzzParseContainerdConfig(f *testing.F) {
 // error or says whether it sets [crio.image] pause_image, and the value
 // written back reads the same.
 func FuzzParseCRIOPauseImage(f *testing.F) {
-	addConfigSeeds(f, "testdata/crio/*/etc/crio/crio.conf", "testdata/crio/*/etc/crio/crio.conf.d/*")
+	fuzzseed.AddFiles(f, "testdata/crio/*/etc/crio/crio.conf", "testdata/crio/*/etc/crio/crio.conf.d/*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ref, set, err := parseCRIOPauseImage(data)
 		if err != nil {
-			requireOneLineError(t, "parseCRIOPauseImage", data, err)
+			fuzzseed.RequireOneLine(t, "parseCRIOPauseImage", data, err)
 			return
 		}
 		if !set {

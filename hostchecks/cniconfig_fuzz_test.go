@@ -6,18 +6,20 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParseCNIConfig: a CNI config either fails with a one-line error or
 // yields bridge plugins with a bridge name, and writing those plugins back
 // as a .conflist reads the same.
 func FuzzParseCNIConfig(f *testing.F) {
-	addFileSeeds(f, "testdata/hairpin/*/etc/cni/net.d/*")
+	fuzzseed.AddFiles(f, "testdata/hairpin/*/etc/cni/net.d/*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, ext := range cniConfExtensions {
 			got, err := parseCNIConfig(ext, data)
 			if err != nil {
-				requireOneLine(t, "parseCNIConfig", err)
+				fuzzseed.RequireOneLine(t, "parseCNIConfig", data, err)
 				continue
 			}
 			type plugin struct {

@@ -7,17 +7,19 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParseConntrackStat: /proc/net/stat/nf_conntrack either fails with a
 // one-line error or parses into per-column totals that, printed back as a
 // one-CPU file in the kernel's %08x format, parse to the same totals.
 func FuzzParseConntrackStat(f *testing.F) {
-	addFileSeeds(f, "testdata/conntrack/*/proc/net/stat/*")
+	fuzzseed.AddFiles(f, "testdata/conntrack/*/proc/net/stat/*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := parseConntrackStat(bytes.NewReader(data))
 		if err != nil {
-			requireOneLine(t, "parseConntrackStat", err)
+			fuzzseed.RequireOneLine(t, "parseConntrackStat", data, err)
 			return
 		}
 		if got.CPUs < 1 {

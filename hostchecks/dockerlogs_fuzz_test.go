@@ -3,20 +3,22 @@ package hostchecks
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParseDockerDaemonConfig: daemon.json either fails with a one-line
 // error or has a log-opts max-size that is "unlimited" (-1) or a size in
 // bytes, never another negative number; written back, it reads the same.
 func FuzzParseDockerDaemonConfig(f *testing.F) {
-	addFileSeeds(f, "testdata/*/*/etc/docker/daemon.json")
+	fuzzseed.AddFiles(f, "testdata/*/*/etc/docker/daemon.json")
 	for _, size := range []string{"10m", "1g", "512k", "1024", "-1", "1.5M", "100MiB"} {
 		f.Add([]byte(`{"log-driver":"json-file","log-opts":{"max-size":"` + size + `","max-file":"3"}}`))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parseDockerDaemonConfig(data)
 		if err != nil {
-			requireOneLine(t, "parseDockerDaemonConfig", err)
+			fuzzseed.RequireOneLine(t, "parseDockerDaemonConfig", data, err)
 			return
 		}
 		size, err := c.MaxSizeBytes()
@@ -51,7 +53,7 @@ func FuzzParseDockerSize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		n, err := parseDockerSize(v)
 		if err != nil {
-			requireOneLine(t, "parseDockerSize", err)
+			fuzzseed.RequireOneLine(t, "parseDockerSize", []byte(v), err)
 			return
 		}
 		if n < 0 {

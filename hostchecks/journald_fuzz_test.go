@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParseJournaldConf: any journald.conf text is read without failing;
@@ -12,7 +14,7 @@ import (
 // "SystemMaxUse=" appended in a fresh [Journal] section wins, as later
 // assignments do in systemd.
 func FuzzParseJournaldConf(f *testing.F) {
-	addFileSeeds(f, "testdata/log-rotation/*/etc/systemd/journald.conf", "testdata/log-rotation/*/etc/systemd/journald.conf.d/*")
+	fuzzseed.AddFiles(f, "testdata/log-rotation/*/etc/systemd/journald.conf", "testdata/log-rotation/*/etc/systemd/journald.conf.d/*")
 	const name = "/etc/systemd/journald.conf"
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var cfg journaldConfig

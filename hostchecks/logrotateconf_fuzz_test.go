@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParseLogrotateConfig: any text parses (logrotate never rejects a whole
@@ -13,7 +15,7 @@ import (
 // logrotate could hold, and a leading comment line only moves every line
 // number down by one.
 func FuzzParseLogrotateConfig(f *testing.F) {
-	addFileSeeds(f,
+	fuzzseed.AddFiles(f,
 		"testdata/logrotate/crosscheck/*/etc/logrotate.conf",
 		"testdata/logrotate/crosscheck/*/etc/logrotate.d/*",
 		"testdata/logrotate/crosscheck/*/etc/*/*",

@@ -8,17 +8,19 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParseMemcgProcCgroups: /proc/cgroups either fails with a one-line
 // error or parses into controllers that, printed back the way the kernel
 // prints the file, parse to the same.
 func FuzzParseMemcgProcCgroups(f *testing.F) {
-	addFileSeeds(f, "testdata/memory-cgroups/*/proc/cgroups")
+	fuzzseed.AddFiles(f, "testdata/memory-cgroups/*/proc/cgroups")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := parseMemcgProcCgroups(bytes.NewReader(data))
 		if err != nil {
-			requireOneLine(t, "parseMemcgProcCgroups", err)
+			fuzzseed.RequireOneLine(t, "parseMemcgProcCgroups", data, err)
 			return
 		}
 		if len(got) == 0 {
@@ -50,11 +52,11 @@ func FuzzParseMemcgProcCgroups(f *testing.F) {
 // FuzzParseMemcgCgroupStat: a cgroup v2 cgroup.stat either fails with a
 // one-line error or parses into non-negative counts that round-trip.
 func FuzzParseMemcgCgroupStat(f *testing.F) {
-	addFileSeeds(f, "testdata/memory-cgroups/*/sys/fs/cgroup/cgroup.stat", "testdata/memory-cgroups/*/sys/fs/cgroup/*/cgroup.stat")
+	fuzzseed.AddFiles(f, "testdata/memory-cgroups/*/sys/fs/cgroup/cgroup.stat", "testdata/memory-cgroups/*/sys/fs/cgroup/*/cgroup.stat")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := parseMemcgCgroupStat(bytes.NewReader(data))
 		if err != nil {
-			requireOneLine(t, "parseMemcgCgroupStat", err)
+			fuzzseed.RequireOneLine(t, "parseMemcgCgroupStat", data, err)
 			return
 		}
 		var again bytes.Buffer

@@ -1,13 +1,14 @@
 package kubeletconfig
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/nodetriage/nodetriage/internal/fuzzseed"
 )
 
 // FuzzParse: a kubelet config file either fails with a one-line error or
@@ -21,9 +22,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := Parse(data)
 		if err != nil {
-			if msg := err.Error(); msg == "" || strings.ContainsAny(msg, "\r\n") {
-				t.Fatalf("error for %q is not one line: %q", data, msg)
-			}
+			fuzzseed.RequireOneLine(t, "parse", data, err)
 			return
 		}
 		if got.ImageGCHighThresholdPercent == 0 || got.ImageGCLowThresholdPercent == 0 || got.ContainerLogMaxSize == "" ||
