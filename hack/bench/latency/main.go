@@ -217,17 +217,19 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	e.ctrd = containerdtest.Start(tb, containerdtest.Options{Address: e.root.Path(criSocket)})
 
 	iv := o.interval.String()
+	// A run's deadline must be shorter than its interval.
+	timeout := min(2*time.Second, o.interval/2).String()
 	cfg := fmt.Sprintf(`apiVersion: nodetriage.io/v1alpha1
 kind: AgentConfig
 stateDir: %s
 quietWindow: 3s
 reporting: {eventBurstPerReason: 1000, eventsPerMinutePerReason: 6000}
 checks:
-  conntrack: {interval: %[2]s, timeout: 2s}
-  log-filesystem: {interval: %[2]s, timeout: 2s, settings: {paths: [/var/log], forecast: {window: 1h, minSpan: 1h}}}
-  container-logs: {interval: %[2]s, timeout: 2s}
-  memory-cgroups: {interval: %[2]s, timeout: 2s}
-  container-runtime: {interval: %[2]s, timeout: 2s}
+  conntrack: {interval: %[2]s, timeout: %[3]s}
+  log-filesystem: {interval: %[2]s, timeout: %[3]s, settings: {paths: [/var/log], forecast: {window: 1h, minSpan: 1h}}}
+  container-logs: {interval: %[2]s, timeout: %[3]s}
+  memory-cgroups: {interval: %[2]s, timeout: %[3]s}
+  container-runtime: {interval: %[2]s, timeout: %[3]s}
   log-rotation: {}
   hairpin: {}
   kubelet-cert: {}
@@ -240,7 +242,7 @@ sources:
   kmsg: {settings: {lookback: 0s}}
   journal: {settings: {kernelTransport: never, lookback: 0s}}
   files: {}
-`, filepath.Join(work, "state"), iv)
+`, filepath.Join(work, "state"), iv, timeout)
 	a, err := benchkit.StartAgent(ctx, benchkit.AgentOptions{Binary: bin, Dir: filepath.Join(work, "agent"), NodeName: nodeName,
 		Kubeconfig: cluster.KubeconfigPath, HostRoot: e.root.Dir, Config: cfg, CRIEndpoint: "unix://" + criSocket})
 	if err != nil {
