@@ -2,6 +2,8 @@ package probes
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -103,4 +105,37 @@ type StreamOptions struct {
 // uses it to tell "no problem in the logs" from "no logs to look at".
 type SourceReporter interface {
 	Sources() []Source
+}
+
+// SourceDelivery is the state behind a stream's SourceReporter: which
+// sources its Run is delivering right now. The zero value delivers nothing.
+type SourceDelivery struct {
+	mu      sync.Mutex
+	sources []Source
+}
+
+// Begin records that Run now delivers srcs.
+func (d *SourceDelivery) Begin(srcs []Source) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sources = srcs
+}
+
+// End records how Run returned. A followed stream delivers nothing once Run
+// has returned; a one-shot read that reached its end keeps saying what it
+// read, which is what the check command reports.
+func (d *SourceDelivery) End(follow bool, err error) {
+	if !follow && err == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sources = nil
+}
+
+// Sources returns a copy of what is being delivered.
+func (d *SourceDelivery) Sources() []Source {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.sources)
 }

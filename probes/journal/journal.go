@@ -170,7 +170,7 @@ type Stream struct {
 	mu    sync.Mutex
 	opens int
 	// delivering is what Sources reports (sources.go).
-	delivering delivery
+	delivering probes.SourceDelivery
 }
 
 // New builds the stream. It returns an error wrapping probes.ErrNotApplicable
@@ -230,7 +230,7 @@ const reopenAfterEntries = 20000
 // read from then on. Reading --journal-dir, or not following, an empty
 // directory is an error.
 func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
-	defer func() { s.delivering.end(s.opts.Follow, err) }()
+	defer func() { s.delivering.End(s.opts.Follow, err) }()
 	watchHost := s.opts.Follow && s.opts.Path == ""
 	dirs, problems := s.directories(nil)
 	if len(dirs) == 0 && !(watchHost && onlyEmpty(problems)) {
@@ -285,7 +285,7 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 		start(d, since)
 	}
 	if len(dirs) > 0 {
-		s.delivering.begin(sel.sources())
+		s.delivering.Begin(sel.sources())
 	} else {
 		s.log.Info("no journal files yet; waiting for journald to write some",
 			"directories", strings.Join(s.cfg.Directories, ", "), "poll", s.dirPoll, "problems", joinErrors(problems))
@@ -380,7 +380,7 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 				running++
 			}
 			if len(more) > 0 && len(reading) == len(more) {
-				s.delivering.begin(sel.sources())
+				s.delivering.Begin(sel.sources())
 			}
 		case <-save:
 			saveCursorsNow()

@@ -2,7 +2,6 @@ package journal
 
 import (
 	"slices"
-	"sync"
 
 	"github.com/nodetriage/nodetriage/probes"
 )
@@ -34,40 +33,10 @@ func (s selector) sources() []probes.Source {
 	return out
 }
 
-// delivery tracks which sources a Run is delivering, for Sources.
-type delivery struct {
-	mu      sync.Mutex
-	sources []probes.Source
-}
-
-func (d *delivery) begin(srcs []probes.Source) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.sources = srcs
-}
-
-// end records how Run returned. A followed journal delivers nothing once
-// Run has returned; a one-shot read that reached its end keeps saying what
-// it read, which is what the check command reports.
-func (d *delivery) end(follow bool, err error) {
-	if !follow && err == nil {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.sources = nil
-}
-
-func (d *delivery) get() []probes.Source {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.sources)
-}
-
 // Sources implements probes.SourceReporter: while Run reads journal
 // directories, the sources of the identifiers and units it matches, plus
 // the kernel log only while it reads the kernel transport; nothing before
 // Run found a readable journal or after it failed.
-func (s *Stream) Sources() []probes.Source { return s.delivering.get() }
+func (s *Stream) Sources() []probes.Source { return s.delivering.Sources() }
 
 var _ probes.SourceReporter = (*Stream)(nil)

@@ -91,7 +91,7 @@ type Stream struct {
 	lost      atomic.Uint64
 	overruns  atomic.Uint64
 	// delivering is what Sources reports (sources.go).
-	delivering delivery
+	delivering probes.SourceDelivery
 }
 
 // New builds the stream. Reading the live log (no opts.Path) needs /dev/kmsg
@@ -131,9 +131,9 @@ func (s *Stream) Lost() uint64 { return s.lost.Load() }
 // Run streams records until ctx is done (follow mode) or until the end of
 // the ring buffer or dump file.
 func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
-	defer func() { s.delivering.end(s.opts.Follow, err) }()
+	defer func() { s.delivering.End(s.opts.Follow, err) }()
 	if s.opts.Path != "" {
-		s.delivering.begin(kmsgSources)
+		s.delivering.Begin(kmsgSources)
 		return s.readDump(ctx, s.opts.Path, sink)
 	}
 	dev, err := openDevice(ctx, s.env.Host, s.opts.Follow)
@@ -144,7 +144,7 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 		return fmt.Errorf("open %s: %w", devicePath, err)
 	}
 	defer dev.Close()
-	s.delivering.begin(kmsgSources)
+	s.delivering.Begin(kmsgSources)
 
 	cutoff := s.opts.Since
 	if cutoff.IsZero() && s.cfg.Lookback.Duration > 0 {
