@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"flag"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -28,6 +27,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/nodetriage/nodetriage/internal/journalexport"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -444,30 +445,19 @@ type journalEntry struct {
 // systemd-journal-remote, as journald would have written them.
 func writeJournalDir(t *testing.T, entries []journalEntry) string {
 	t.Helper()
-	const journalRemote = "/lib/systemd/systemd-journal-remote"
-	if _, err := os.Stat(journalRemote); err != nil {
-		t.Fatalf("%s is missing: apt-get install systemd-journal-remote", journalRemote)
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", e.at.UnixMicro(), e.at.UnixMicro()%(1<<40))
-		b.WriteString("_BOOT_ID=0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_MACHINE_ID=1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_HOSTNAME=node-a\n")
-		for _, f := range e.fields {
-			fmt.Fprintf(&b, "%s=%s\n", f[0], f[1])
-		}
-		b.WriteString("\n")
-	}
-	export := filepath.Join(t.TempDir(), "entries.export")
-	if err := os.WriteFile(export, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+	export := make([]journalexport.Entry, len(entries))
+	for i, e := range entries {
+		export[i] = journalexport.Entry{Time: e.at, Fields: append([][2]string{
+			{"_BOOT_ID", "0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"}, {"_MACHINE_ID", "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"}, {"_HOSTNAME", "node-a"},
+		}, e.fields...)}
 	}
 	dir := t.TempDir()
 	machine := filepath.Join(dir, "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6")
 	if err := os.MkdirAll(machine, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(journalRemote, "-o", filepath.Join(machine, "system.journal"), export).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", journalRemote, err, out)
+	if err := journalexport.Write(filepath.Join(machine, "system.journal"), export); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

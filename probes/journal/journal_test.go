@@ -26,11 +26,10 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/nodetriage/nodetriage/internal/journalexport"
 	"github.com/nodetriage/nodetriage/internal/streamtest"
 	"github.com/nodetriage/nodetriage/probes"
 )
-
-const journalRemote = "/lib/systemd/systemd-journal-remote"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(noLibsystemdHelperEnv) != "" {
@@ -62,30 +61,26 @@ func kubeletEntry(at time.Time, msg string) entry {
 // systemd-journal-remote (appending when the file exists).
 func writeJournal(t *testing.T, file string, entries []entry) {
 	t.Helper()
-	var b strings.Builder
-	for _, e := range entries {
-		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", e.at.UnixMicro(), e.at.UnixMicro()%(1<<40))
-		b.WriteString("_BOOT_ID=0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_MACHINE_ID=1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6\n_HOSTNAME=node-a\n")
-		for _, f := range e.fields {
-			fmt.Fprintf(&b, "%s=%s\n", f[0], f[1])
-		}
-		b.WriteString("\n")
+	export := make([]journalexport.Entry, len(entries))
+	for i, e := range entries {
+		export[i] = journalexport.Entry{Time: e.at, Fields: append([][2]string{
+			{"_BOOT_ID", "0f2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"}, {"_MACHINE_ID", "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"}, {"_HOSTNAME", "node-a"},
+		}, e.fields...)}
 	}
-	export := filepath.Join(t.TempDir(), "entries.export")
-	if err := os.WriteFile(export, []byte(b.String()), 0o644); err != nil {
+	if err := journalexport.Write(file, export); err != nil {
 		t.Fatal(err)
 	}
-	importExport(t, file, export)
 }
 
 func importExport(t *testing.T, file, export string) {
 	t.Helper()
-	if _, err := os.Stat(journalRemote); err != nil {
-		t.Fatalf("%s is missing: apt-get install systemd-journal-remote", journalRemote)
-	}
-	out, err := exec.Command(journalRemote, "-o", file, export).CombinedOutput()
+	f, err := os.Open(export)
 	if err != nil {
-		t.Fatalf("%s -o %s %s: %v\n%s", journalRemote, file, export, err, out)
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := journalexport.Import(file, f); err != nil {
+		t.Fatal(err)
 	}
 }
 

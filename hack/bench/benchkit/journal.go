@@ -3,19 +3,21 @@ package benchkit
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nodetriage/nodetriage/internal/journalexport"
 )
 
 // JournalRemote is Debian's systemd-journal-remote, which writes real
 // journal files from the journal export format.
-const JournalRemote = "/lib/systemd/systemd-journal-remote"
+const JournalRemote = journalexport.Remote
 
 // JournalEntry is one journal entry to write.
 type JournalEntry struct {
@@ -57,32 +59,21 @@ func (e JournalEntry) AppendExport(b []byte) []byte {
 	if boot == "" {
 		boot = MachineBootID()
 	}
-	b = fmt.Appendf(b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=%s\n_MACHINE_ID=%s\n_HOSTNAME=nodetriage-bench\n",
-		t.UnixMicro(), t.UnixMicro()%(1<<40), boot, MachineID)
+	fields := [][2]string{{"_BOOT_ID", boot}, {"_MACHINE_ID", MachineID}, {"_HOSTNAME", "nodetriage-bench"}}
 	transport := "stdout"
 	if e.Kernel {
 		transport = "kernel"
-		b = append(b, "SYSLOG_FACILITY=0\n"...)
+		fields = append(fields, [2]string{"SYSLOG_FACILITY", "0"})
 	}
-	b = fmt.Appendf(b, "_TRANSPORT=%s\nPRIORITY=%d\n", transport, e.Priority)
+	fields = append(fields, [2]string{"_TRANSPORT", transport}, [2]string{"PRIORITY", strconv.Itoa(e.Priority)})
 	if e.Identifier != "" {
-		b = fmt.Appendf(b, "SYSLOG_IDENTIFIER=%s\n", e.Identifier)
+		fields = append(fields, [2]string{"SYSLOG_IDENTIFIER", e.Identifier})
 	}
 	if e.Unit != "" {
-		b = fmt.Appendf(b, "_SYSTEMD_UNIT=%s\n", e.Unit)
+		fields = append(fields, [2]string{"_SYSTEMD_UNIT", e.Unit})
 	}
-	if strings.ContainsRune(e.Message, '\n') {
-		// Binary-safe field: name, newline, little-endian 64-bit size, data.
-		b = append(b, "MESSAGE\n"...)
-		b = binary.LittleEndian.AppendUint64(b, uint64(len(e.Message)))
-		b = append(b, e.Message...)
-		b = append(b, '\n')
-	} else {
-		b = append(b, "MESSAGE="...)
-		b = append(b, e.Message...)
-		b = append(b, '\n')
-	}
-	return append(b, '\n')
+	fields = append(fields, [2]string{"MESSAGE", e.Message})
+	return journalexport.Append(b, journalexport.Entry{Time: t, Fields: fields})
 }
 
 // WriteJournal appends entries to the journal file at path (created when
@@ -92,13 +83,7 @@ func WriteJournal(path string, entries []JournalEntry) error {
 	for _, e := range entries {
 		b = e.AppendExport(b)
 	}
-	cmd := exec.Command(JournalRemote, "-o", path, "-")
-	cmd.Stdin = bytes.NewReader(b)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s -o %s: %w: %s", JournalRemote, path, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return journalexport.Import(path, bytes.NewReader(b))
 }
 
 // JournalStream feeds entries to one long-running systemd-journal-remote
