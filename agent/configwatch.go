@@ -98,10 +98,12 @@ func (a *Agent) reload(ctx context.Context) {
 	a.logger.Info("config reloaded", "path", path)
 }
 
+// rejectReload logs before it counts, so whoever sees the rejection counted
+// also finds it in the log.
 func (a *Agent) rejectReload(path string, err error) {
+	a.logger.Warn("config reload rejected; keeping the running config", "path", path, "err", err)
 	a.metrics.configReloads.WithLabelValues("error").Inc()
 	a.metrics.configLastReload.Set(0)
-	a.logger.Warn("config reload rejected; keeping the running config", "path", path, "err", err)
 }
 
 // apply switches to a prepared configuration: the matcher, the state
