@@ -406,13 +406,12 @@ func (r *KubeReporter) eventWriteLocked(rec *kubeEventRecord) kubeEventWrite {
 func (w kubeEventWrite) do(ctx context.Context, r *KubeReporter) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	events := r.client.EventsV1().Events(kubeEventNamespace)
 	start := time.Now()
 	var err error
 	if w.series {
-		_, err = events.Patch(ctx, w.name, types.MergePatchType, w.patch, metav1.PatchOptions{})
+		_, err = r.client.PatchEvent(ctx, kubeEventNamespace, w.name, w.patch)
 	} else {
-		_, err = events.Create(ctx, w.create, metav1.CreateOptions{})
+		_, err = r.client.CreateEvent(ctx, w.create)
 		if apierrors.IsAlreadyExists(err) {
 			// An earlier attempt got through but its response was lost.
 			err = nil

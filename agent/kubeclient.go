@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -33,10 +32,10 @@ const (
 	kubeClientTimeout = 30 * time.Second
 )
 
-// NewKubeClient builds a clientset from the kubeconfig file when given, else
+// NewKubeClient builds the agent's KubeAPI from the kubeconfig file when given, else
 // from the in-cluster service account (KUBERNETES_SERVICE_HOST set), else
 // returns ErrNoKubeAPI.
-func NewKubeClient(kubeconfig string) (kubernetes.Interface, *rest.Config, error) {
+func NewKubeClient(kubeconfig string) (KubeAPI, *rest.Config, error) {
 	var cfg *rest.Config
 	switch {
 	case kubeconfig != "":
@@ -64,9 +63,9 @@ func NewKubeClient(kubeconfig string) (kubernetes.Interface, *rest.Config, error
 	// Protobuf responses cost less to decode; patches are still sent as JSON.
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := NewKubeAPI(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+		return nil, nil, err
 	}
 	return client, cfg, nil
 }

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/nodetriage/nodetriage/probes"
@@ -162,10 +161,10 @@ var kubeletOwnedConditionTypes = map[string]bool{
 //
 // Cost per reporter: the Run goroutine, one timer, and bounded state (the
 // desired conditions, EventBufferSize queued Events, at most
-// kubeMaxEventSeries dedup records). Reporters sharing one clientset share its
+// kubeMaxEventSeries dedup records). Reporters sharing one KubeAPI share its
 // HTTP/2 connection and its goroutines.
 type KubeReporter struct {
-	client   kubernetes.Interface
+	client   KubeAPI
 	nodeName string
 	cfg      KubeReporterConfig
 	clock    clock.WithTicker
@@ -218,7 +217,7 @@ var _ Reporter = (*KubeReporter)(nil)
 // their defaults; cfg should have passed Validate. Metrics are registered
 // on reg (nil: not registered); reporters sharing a registry share the
 // metric families, so many reporters can run in one process.
-func NewKubeReporter(client kubernetes.Interface, nodeName string, cfg KubeReporterConfig, clk clock.WithTicker, logger *slog.Logger, reg prometheus.Registerer) *KubeReporter {
+func NewKubeReporter(client KubeAPI, nodeName string, cfg KubeReporterConfig, clk clock.WithTicker, logger *slog.Logger, reg prometheus.Registerer) *KubeReporter {
 	cfg = cfg.withDefaults()
 	logger = logger.With("node", nodeName)
 	r := &KubeReporter{
@@ -466,7 +465,7 @@ func (r *KubeReporter) patchStatus(ctx context.Context, patch []byte) (*corev1.N
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	start := time.Now()
-	node, err := r.client.CoreV1().Nodes().PatchStatus(ctx, r.nodeName, patch)
+	node, err := r.client.PatchNodeStatus(ctx, r.nodeName, patch)
 	r.metrics.statusDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.metrics.statusErrors.Inc()
@@ -480,7 +479,7 @@ func (r *KubeReporter) patchStatus(ctx context.Context, patch []byte) (*corev1.N
 func (r *KubeReporter) readNode(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	node, err := r.client.CoreV1().Nodes().Get(ctx, r.nodeName, metav1.GetOptions{})
+	node, err := r.client.GetNode(ctx, r.nodeName)
 	if err != nil {
 		return err
 	}

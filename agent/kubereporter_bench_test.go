@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -34,7 +33,7 @@ func stormConditions() [2][]Condition {
 //
 //	go test -run '^$' -bench BenchmarkKubeReporterSetConditions -benchmem ./agent
 func BenchmarkKubeReporterSetConditions(b *testing.B) {
-	r := NewKubeReporter(fake.NewClientset(), "bench", KubeReporterConfig{}, clocktesting.NewFakeClock(kubeT0), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	r := NewKubeReporter(clientsetKubeAPI{fake.NewClientset()}, "bench", KubeReporterConfig{}, clocktesting.NewFakeClock(kubeT0), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	sets := stormConditions()
 	remove := []string{"Disabled"}
 	b.ReportAllocs()
@@ -54,7 +53,7 @@ func BenchmarkKubeReporterStormAPIServer(b *testing.B) {
 	c := kubetest.Start(b)
 	c.CreateNode(b, "bench-storm")
 	counting, writes := kubeCountRequests(c.Config, kubeIsStatusPatch("bench-storm"))
-	client, err := kubernetes.NewForConfig(counting)
+	client, err := NewKubeAPI(counting)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -60,7 +60,11 @@ func TestKubeReporterDeniedByTheShippedPolicy(t *testing.T) {
 
 	logs := &kubeLogRecorder{}
 	reg := prometheus.NewRegistry()
-	r := NewKubeReporter(agentClient, node, KubeReporterConfig{RetryInitialBackoff: 100 * time.Millisecond, RetryMaxBackoff: 500 * time.Millisecond},
+	agentAPI, err := NewKubeAPI(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewKubeReporter(agentAPI, node, KubeReporterConfig{RetryInitialBackoff: 100 * time.Millisecond, RetryMaxBackoff: 500 * time.Millisecond},
 		clock.RealClock{}, slog.New(logs), reg)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -46,8 +46,12 @@ type runningKubeReporter struct {
 }
 
 // startKubeReporter runs a reporter for node until the test ends (or stop).
-func startKubeReporter(t *testing.T, client kubernetes.Interface, node string, cfg KubeReporterConfig) *runningKubeReporter {
+func startKubeReporter(t *testing.T, restCfg *rest.Config, node string, cfg KubeReporterConfig) *runningKubeReporter {
 	t.Helper()
+	client, err := NewKubeAPI(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	logger := slog.New(slog.NewTextHandler(kubeTestLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := NewKubeReporter(client, node, cfg, clock.RealClock{}, logger, reg)
@@ -164,7 +168,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 
 	t.Run("condition, Event and kubectl describe", func(t *testing.T) {
 		node := c.CreateNode(t, "appear")
-		r := startKubeReporter(t, client, "appear", KubeReporterConfig{})
+		r := startKubeReporter(t, c.Config, "appear", KubeReporterConfig{})
 		r.SetConditions([]Condition{{Type: "KubeletUnhealthy", Status: corev1.ConditionTrue, Reason: "KubeletCertificateExpiring", Message: kubeCertMessage, LastTransitionTime: base}}, nil)
 		r.Emit(Event{Key: "cert", Type: corev1.EventTypeWarning, Reason: "KubeletCertificateExpiring", Action: "Detected", Note: kubeCertMessage, Time: base})
 
@@ -214,7 +218,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 
 	t.Run("lastTransitionTime moves only with the status", func(t *testing.T) {
 		c.CreateNode(t, "transition")
-		r := startKubeReporter(t, client, "transition", KubeReporterConfig{})
+		r := startKubeReporter(t, c.Config, "transition", KubeReporterConfig{})
 		set := func(status corev1.ConditionStatus, msg string, ltt time.Time) *corev1.NodeCondition {
 			r.SetConditions([]Condition{{Type: "KubeletUnhealthy", Status: status, Reason: "R", Message: msg, LastTransitionTime: ltt}}, nil)
 			return kubeFindCondition(waitKubeNode(t, client, "transition", kubeHasCondition("KubeletUnhealthy", status, msg)), "KubeletUnhealthy")
@@ -232,7 +236,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 
 	t.Run("heartbeat changes only lastHeartbeatTime", func(t *testing.T) {
 		c.CreateNode(t, "heartbeat")
-		r := startKubeReporter(t, client, "heartbeat", KubeReporterConfig{HeartbeatInterval: 2 * time.Second})
+		r := startKubeReporter(t, c.Config, "heartbeat", KubeReporterConfig{HeartbeatInterval: 2 * time.Second})
 		r.SetConditions([]Condition{{Type: "KubeletUnhealthy", Status: corev1.ConditionTrue, Reason: "R", Message: "m", LastTransitionTime: base}}, nil)
 		before := *kubeFindCondition(waitKubeNode(t, client, "heartbeat", kubeHasCondition("KubeletUnhealthy", corev1.ConditionTrue, "m")), "KubeletUnhealthy")
 		after := *kubeFindCondition(waitKubeNode(t, client, "heartbeat", func(n *corev1.Node) error {
@@ -262,7 +266,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 			t.Fatalf("set Ready: %v", err)
 		}
 
-		r := startKubeReporter(t, client, "kubelet", KubeReporterConfig{})
+		r := startKubeReporter(t, c.Config, "kubelet", KubeReporterConfig{})
 		ours := []Condition{
 			{Type: "KubeletUnhealthy", Status: corev1.ConditionFalse, Reason: "KubeletHealthy", Message: "ok", LastTransitionTime: base},
 			{Type: "ContainerLogDiskPressure", Status: corev1.ConditionTrue, Reason: "LogFilesystemNearFull", Message: "/var/log 91% full", LastTransitionTime: base},
@@ -297,12 +301,8 @@ func TestKubeReporterIntegration(t *testing.T) {
 	t.Run("a storm of changes is at most one write per batch interval", func(t *testing.T) {
 		c.CreateNode(t, "storm")
 		counting, writes := kubeCountRequests(c.Config, kubeIsStatusPatch("storm"))
-		stormClient, err := kubernetes.NewForConfig(counting)
-		if err != nil {
-			t.Fatal(err)
-		}
 		const batch = time.Second
-		r := startKubeReporter(t, stormClient, "storm", KubeReporterConfig{BatchInterval: batch})
+		r := startKubeReporter(t, counting, "storm", KubeReporterConfig{BatchInterval: batch})
 		start := time.Now()
 		const calls = 10_000
 		for i := range calls {
@@ -329,7 +329,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 
 	t.Run("a new reporter reads back existing conditions", func(t *testing.T) {
 		c.CreateNode(t, "restart")
-		first := startKubeReporter(t, client, "restart", KubeReporterConfig{})
+		first := startKubeReporter(t, c.Config, "restart", KubeReporterConfig{})
 		first.SetConditions([]Condition{
 			{Type: "KubeletUnhealthy", Status: corev1.ConditionTrue, Reason: "R", Message: "before restart", LastTransitionTime: base},
 			{Type: "ContainerLogDiskPressure", Status: corev1.ConditionFalse, Reason: "Fine", Message: "fine", LastTransitionTime: base},
@@ -339,7 +339,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 
 		// The restarted agent saw the fault "start" just now; the Node keeps
 		// the original transition time because the status did not change.
-		second := startKubeReporter(t, client, "restart", KubeReporterConfig{})
+		second := startKubeReporter(t, c.Config, "restart", KubeReporterConfig{})
 		second.SetConditions([]Condition{{Type: "KubeletUnhealthy", Status: corev1.ConditionTrue, Reason: "R", Message: "after restart", LastTransitionTime: time.Now()}}, nil)
 		got := waitKubeNode(t, client, "restart", kubeHasCondition("KubeletUnhealthy", corev1.ConditionTrue, "after restart"))
 		if ltt := kubeFindCondition(got, "KubeletUnhealthy").LastTransitionTime; !ltt.Time.Equal(base) {
@@ -352,7 +352,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 
 	t.Run("Events: duplicates are one series, floods are rate limited", func(t *testing.T) {
 		c.CreateNode(t, "events")
-		r := startKubeReporter(t, client, "events", KubeReporterConfig{})
+		r := startKubeReporter(t, c.Config, "events", KubeReporterConfig{})
 		for range 5 {
 			r.Emit(Event{Key: "same-fault", Type: corev1.EventTypeWarning, Reason: "Repeating", Action: "Detected", Note: "the same fault again"})
 			time.Sleep(20 * time.Millisecond)
@@ -428,11 +428,7 @@ func TestKubeReporterAPIServerOutage(t *testing.T) {
 	c.CreateNode(t, "outage")
 	base := kubeSec(time.Now().Add(-time.Hour))
 	counting, nodeRequests := kubeCountRequests(c.Config, kubeIsNodeRequest("outage"))
-	reporterClient, err := kubernetes.NewForConfig(counting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startKubeReporter(t, reporterClient, "outage", KubeReporterConfig{RetryInitialBackoff: 100 * time.Millisecond, RetryMaxBackoff: time.Second})
+	r := startKubeReporter(t, counting, "outage", KubeReporterConfig{RetryInitialBackoff: 100 * time.Millisecond, RetryMaxBackoff: time.Second})
 
 	kubelet := Condition{Type: "KubeletUnhealthy", Status: corev1.ConditionFalse, Reason: "KubeletHealthy", Message: "kubelet healthy", LastTransitionTime: base}
 	r.SetConditions([]Condition{kubelet}, nil)

@@ -87,7 +87,7 @@ func newKubeFakeReporter(t *testing.T, cfg KubeReporterConfig, objects ...runtim
 	clk := clocktesting.NewFakeClock(kubeT0)
 	reg := prometheus.NewRegistry()
 	logs := &kubeLogRecorder{}
-	r := NewKubeReporter(client, "node-a", cfg, clk, slog.New(logs), reg)
+	r := NewKubeReporter(clientsetKubeAPI{client}, "node-a", cfg, clk, slog.New(logs), reg)
 	return &kubeFakeReporter{KubeReporter: r, client: client, clock: clk, reg: reg, logs: logs}
 }
 
@@ -517,8 +517,8 @@ func TestKubeReporterMetricsShareARegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	client := fake.NewClientset()
 	clk := clocktesting.NewFakeClock(kubeT0)
-	a := NewKubeReporter(client, "a", KubeReporterConfig{}, clk, slog.New(&kubeLogRecorder{}), reg)
-	b := NewKubeReporter(client, "b", KubeReporterConfig{}, clk, slog.New(&kubeLogRecorder{}), reg)
+	a := NewKubeReporter(clientsetKubeAPI{client}, "a", KubeReporterConfig{}, clk, slog.New(&kubeLogRecorder{}), reg)
+	b := NewKubeReporter(clientsetKubeAPI{client}, "b", KubeReporterConfig{}, clk, slog.New(&kubeLogRecorder{}), reg)
 	a.SetConditions([]Condition{kubeCondA(corev1.ConditionTrue, "m", kubeT0)}, nil)
 	b.SetConditions([]Condition{kubeCondA(corev1.ConditionTrue, "m", kubeT0)}, nil)
 	if got := testutil.ToFloat64(a.metrics.pending); got != 2 {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 )
 
@@ -25,7 +23,7 @@ const nodeCacheRequestTimeout = 10 * time.Second
 // watch per node costs the API server far more than one GET a minute).
 // It backs probes.Env.Node.
 type NodeCache struct {
-	client   kubernetes.Interface
+	client   KubeAPI
 	nodeName string
 	interval time.Duration
 	clock    clock.WithTicker
@@ -38,7 +36,7 @@ type NodeCache struct {
 
 // NewNodeCache returns a cache for nodeName refreshed every interval
 // (DefaultNodeCacheInterval when ≤ 0).
-func NewNodeCache(client kubernetes.Interface, nodeName string, interval time.Duration, clk clock.WithTicker, logger *slog.Logger) *NodeCache {
+func NewNodeCache(client KubeAPI, nodeName string, interval time.Duration, clk clock.WithTicker, logger *slog.Logger) *NodeCache {
 	if interval <= 0 {
 		interval = DefaultNodeCacheInterval
 	}
@@ -75,7 +73,7 @@ func (c *NodeCache) Run(ctx context.Context) error {
 func (c *NodeCache) refresh(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, nodeCacheRequestTimeout)
 	defer cancel()
-	node, err := c.client.CoreV1().Nodes().Get(ctx, c.nodeName, metav1.GetOptions{})
+	node, err := c.client.GetNode(ctx, c.nodeName)
 	if err != nil {
 		if parent.Err() != nil {
 			return // shutting down, not a failure

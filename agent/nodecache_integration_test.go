@@ -10,7 +10,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/nodetriage/nodetriage/internal/kubetest"
@@ -30,8 +29,9 @@ func TestNodeCacheIntegration(t *testing.T) {
 	if want := "nodetriage/" + KubeClientVersion; cfg.UserAgent != want {
 		t.Errorf("user agent = %q, want %q", cfg.UserAgent, want)
 	}
-	if _, err := admin.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
-		t.Fatalf("list nodes through NewKubeClient (protobuf): %v", err)
+	c.CreateNode(t, "client-check")
+	if n, err := admin.GetNode(ctx, "client-check"); err != nil || n.Name != "client-check" {
+		t.Fatalf("get a node through NewKubeClient (protobuf): %v, %v", n, err)
 	}
 
 	// Only `nodes get`, as the DaemonSet's RBAC grants.
@@ -50,7 +50,7 @@ func TestNodeCacheIntegration(t *testing.T) {
 	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	agentClient, err := kubernetes.NewForConfig(c.ServiceAccountConfig(t, "nodetriage", "agent"))
+	agentClient, err := NewKubeAPI(c.ServiceAccountConfig(t, "nodetriage", "agent"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/clock"
 
 	"github.com/nodetriage/nodetriage/agent"
@@ -38,7 +37,7 @@ func agentMetricNames(t *testing.T) map[string]bool {
 	if _, err := agent.NewMetrics(reg, "test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	agent.NewKubeReporter(fake.NewClientset(), "node", agent.KubeReporterConfig{}, clock.RealClock{}, slog.New(slog.DiscardHandler), reg)
+	agent.NewKubeReporter(nil, "node", agent.KubeReporterConfig{}, clock.RealClock{}, slog.New(slog.DiscardHandler), reg)
 	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
 	names := map[string]bool{}
 	for _, c := range reg.collectors {

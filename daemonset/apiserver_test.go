@@ -78,6 +78,8 @@ type nodeScope struct {
 	admin          kubernetes.Interface
 	own, other     string
 	bound, unbound kubernetes.Interface
+	// boundAPI is the agent's own client (agent.NewKubeAPI) for the bound token.
+	boundAPI agent.KubeAPI
 }
 
 func setUpNodeScope(t *testing.T, prefix string) *nodeScope {
@@ -122,6 +124,9 @@ func setUpNodeScope(t *testing.T, prefix string) *nodeScope {
 		t.Fatalf("token bound to the agent pod: %v", err)
 	}
 	if s.bound, err = kubernetes.NewForConfig(c.ConfigForToken(tr.Status.Token)); err != nil {
+		t.Fatal(err)
+	}
+	if s.boundAPI, err = agent.NewKubeAPI(c.ConfigForToken(tr.Status.Token)); err != nil {
 		t.Fatal(err)
 	}
 	// The API server must really put the node into the token's user.
@@ -281,9 +286,9 @@ func TestAgentReporterUnderPolicy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.DiscardHandler)
 	cfg := agent.KubeReporterConfig{BatchInterval: 100 * time.Millisecond, RetryInitialBackoff: 100 * time.Millisecond}
-	ownReporter := agent.NewKubeReporter(s.bound, s.own, cfg, clock.RealClock{}, logger, prometheus.NewRegistry())
+	ownReporter := agent.NewKubeReporter(s.boundAPI, s.own, cfg, clock.RealClock{}, logger, prometheus.NewRegistry())
 	// The same token trying to report for the other node.
-	otherReporter := agent.NewKubeReporter(s.bound, s.other, cfg, clock.RealClock{}, logger, prometheus.NewRegistry())
+	otherReporter := agent.NewKubeReporter(s.boundAPI, s.other, cfg, clock.RealClock{}, logger, prometheus.NewRegistry())
 	var wg sync.WaitGroup
 	for _, r := range []*agent.KubeReporter{ownReporter, otherReporter} {
 		wg.Add(1)

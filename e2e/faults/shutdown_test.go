@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
@@ -153,7 +152,7 @@ func startInProcessAgent(t *testing.T, ctx context.Context, cluster *kubetest.Cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
+	client, err := agent.NewKubeAPIForConfigAndClient(cfg, httpClient)
 	if err != nil {
 		t.Fatal(err)
 	}

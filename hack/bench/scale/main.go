@@ -192,7 +192,7 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	}
 
 	timer := &requestTimer{}
-	clients := make([]kubernetes.Interface, o.clients)
+	clients := make([]agent.KubeAPI, o.clients)
 	for i := range clients {
 		cfg := rest.CopyConfig(cluster.Config)
 		cfg.QPS, cfg.Burst = -1, 0 // no client-side limiter (see the package doc)
@@ -201,7 +201,7 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 		// transport (and connection) between the clients.
 		cfg.Dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		cfg.WrapTransport = timer.wrap
-		if clients[i], err = kubernetes.NewForConfig(cfg); err != nil {
+		if clients[i], err = agent.NewKubeAPI(cfg); err != nil {
 			return res, err
 		}
 	}
