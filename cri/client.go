@@ -12,15 +12,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	containerd "github.com/containerd/containerd"
-	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/namespaces"
+	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	containerdtypes "github.com/containerd/containerd/api/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/nodetriage/nodetriage/probes"
@@ -34,8 +34,12 @@ const DefaultTimeout = 5 * time.Second
 const maxRecvMsgSize = 16 << 20
 
 // containerdNamespace is the containerd namespace the CRI plugin keeps its
-// images and containers in.
-const containerdNamespace = "k8s.io"
+// images and containers in; containerdNamespaceHeader is the gRPC metadata
+// key containerd reads it from (containerd's namespaces package).
+const (
+	containerdNamespace       = "k8s.io"
+	containerdNamespaceHeader = "containerd-namespace"
+)
 
 // Option configures a Client.
 type Option func(*Client)
@@ -68,10 +72,12 @@ type Client struct {
 	conn       *grpc.ClientConn
 	runtime    runtimeapi.RuntimeServiceClient
 	images     runtimeapi.ImageServiceClient
-	// containerdImages is containerd's own image store on the same socket,
+	// containerdImages is containerd's own images API on the same socket,
 	// for the pinned label that containerd < 1.6.22 / 1.7.3 does not report
-	// over CRI.
-	containerdImages images.Store
+	// over CRI. The generated API client is used rather than containerd's
+	// client package, which links its whole client (content, snapshots,
+	// transfer, ...) for these two calls.
+	containerdImages imagesapi.ImagesClient
 	calls            atomic.Uint64
 }
 
@@ -122,14 +128,7 @@ func DialEndpoint(ep Endpoint, opts ...Option) (*Client, error) {
 	c.conn = conn
 	c.runtime = runtimeapi.NewRuntimeServiceClient(conn)
 	c.images = runtimeapi.NewImageServiceClient(conn)
-	// Without a default namespace NewWithConn makes no call; each call below
-	// names the namespace in its context instead.
-	cc, err := containerd.NewWithConn(conn)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("containerd client for %s: %w", endpoint, err)
-	}
-	c.containerdImages = cc.ImageService()
+	c.containerdImages = imagesapi.NewImagesClient(conn)
 	return c, nil
 }
 
@@ -333,29 +332,34 @@ var ErrImageNotFound = errors.New("image not found")
 
 // ImageLabels implements ImageLabeler through containerd's images API.
 func (c *Client) ImageLabels(ctx context.Context, name string) (map[string]string, error) {
-	ctx, cancel := c.callCtx(namespaces.WithNamespace(ctx, containerdNamespace))
+	ctx, cancel := c.callCtx(metadata.AppendToOutgoingContext(ctx, containerdNamespaceHeader, containerdNamespace))
 	defer cancel()
-	img, err := c.containerdImages.Get(ctx, name)
-	if errdefs.IsNotFound(err) {
+	resp, err := c.containerdImages.Get(ctx, &imagesapi.GetImageRequest{Name: name})
+	if status.Code(err) == codes.NotFound {
 		return nil, fmt.Errorf("containerd image %s: %w", name, ErrImageNotFound)
 	}
 	if err != nil {
-		return nil, c.wrap("containerd Images.Get", errdefs.ToGRPC(err))
+		return nil, c.wrap("containerd Images.Get", err)
 	}
-	return img.Labels, nil
+	return resp.GetImage().GetLabels(), nil
 }
 
 // SetImageLabel implements ImageLabeler through containerd's images API,
 // updating only that one label.
 func (c *Client) SetImageLabel(ctx context.Context, name, key, value string) error {
-	ctx, cancel := c.callCtx(namespaces.WithNamespace(ctx, containerdNamespace))
+	ctx, cancel := c.callCtx(metadata.AppendToOutgoingContext(ctx, containerdNamespaceHeader, containerdNamespace))
 	defer cancel()
-	_, err := c.containerdImages.Update(ctx, images.Image{Name: name, Labels: map[string]string{key: value}}, "labels."+key)
-	if errdefs.IsNotFound(err) {
+	_, err := c.containerdImages.Update(ctx, &imagesapi.UpdateImageRequest{
+		// An empty target, as containerd's own client sends: with the mask
+		// naming one label, the server changes nothing else.
+		Image:      &imagesapi.Image{Name: name, Labels: map[string]string{key: value}, Target: &containerdtypes.Descriptor{}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels." + key}},
+	})
+	if status.Code(err) == codes.NotFound {
 		return fmt.Errorf("containerd image %s: %w", name, ErrImageNotFound)
 	}
 	if err != nil {
-		return c.wrap("containerd Images.Update", errdefs.ToGRPC(err))
+		return c.wrap("containerd Images.Update", err)
 	}
 	return nil
 }
