@@ -13,7 +13,6 @@ import (
 	"io/fs"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodetriage/nodetriage/probes"
@@ -112,7 +111,7 @@ func Load(host probes.FS, paths ...string) (Config, error) {
 // Unknown fields are ignored: the file belongs to the kubelet, whose newer
 // versions may add fields we do not know.
 func Parse(data []byte) (Config, error) {
-	var kc kubeletv1beta1.KubeletConfiguration
+	var kc kubeletConfigurationFields
 	if err := yaml.Unmarshal(data, &kc); err != nil {
 		return Config{}, fmt.Errorf("parse: %w", err)
 	}
@@ -143,4 +142,19 @@ func Parse(data []byte) (Config, error) {
 		c.ContainerLogMaxBytes = -1
 	}
 	return c, nil
+}
+
+// kubeletConfigurationFields are the fields of KubeletConfiguration
+// (kubelet.config.k8s.io/v1beta1) nodetriage reads, with that type's JSON
+// names and Go types. The type itself (k8s.io/kubelet/config/v1beta1) is not
+// used because it links k8s.io/component-base's logging, tracing, feature
+// gate and metrics registries into the agent for these seven fields.
+type kubeletConfigurationFields struct {
+	Kind                        string `json:"kind,omitempty"`
+	ImageGCHighThresholdPercent *int32 `json:"imageGCHighThresholdPercent,omitempty"`
+	ImageGCLowThresholdPercent  *int32 `json:"imageGCLowThresholdPercent,omitempty"`
+	HairpinMode                 string `json:"hairpinMode,omitempty"`
+	ContainerLogMaxSize         string `json:"containerLogMaxSize,omitempty"`
+	ContainerLogMaxFiles        *int32 `json:"containerLogMaxFiles,omitempty"`
+	ContainerRuntimeEndpoint    string `json:"containerRuntimeEndpoint"`
 }

@@ -3,9 +3,11 @@ package kubeletconfig
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 
 	"github.com/nodetriage/nodetriage/probes"
 )
@@ -100,5 +102,26 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(host); err == nil {
 		t.Error("Load() of a corrupt file: want an error naming it")
+	}
+}
+
+// The subset must decode the same fields, with the same names and types, as
+// the kubelet's own type.
+func TestFieldsMatchKubeletConfiguration(t *testing.T) {
+	upstream := reflect.TypeFor[kubeletv1beta1.KubeletConfiguration]()
+	ours := reflect.TypeFor[kubeletConfigurationFields]()
+	for i := range ours.NumField() {
+		f := ours.Field(i)
+		if f.Name == "Kind" {
+			continue // from the inlined TypeMeta
+		}
+		u, ok := upstream.FieldByName(f.Name)
+		if !ok {
+			t.Errorf("KubeletConfiguration has no field %s", f.Name)
+			continue
+		}
+		if f.Type != u.Type || f.Tag.Get("json") != u.Tag.Get("json") {
+			t.Errorf("field %s: ours %s `json:%q`, kubelet's %s `json:%q`", f.Name, f.Type, f.Tag.Get("json"), u.Type, u.Tag.Get("json"))
+		}
 	}
 }
