@@ -2,25 +2,32 @@ package daemonset
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
-	"os"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/cri"
@@ -128,14 +135,14 @@ func TestKustomizationsRender(t *testing.T) {
 }
 
 // TestRBACIsWhatTheAgentCalls compares the ClusterRole and the Events Role
-// with the Kubernetes calls in the agent's source: a new call (a List, a
+// with the requests the agent's API client makes: a new call (a List, a
 // Watch, an Update) fails here until the RBAC grants it, and a grant nothing
 // uses fails too.
 func TestRBACIsWhatTheAgentCalls(t *testing.T) {
 	called := agentAPICalls(t)
 	want := []string{"/nodes get", "/nodes/status patch", "events.k8s.io/events create", "events.k8s.io/events patch"}
 	if diff := cmp.Diff(want, called); diff != "" {
-		t.Fatalf("the agent's source calls changed (-expected +found); update daemonset/base/rbac.yaml and this test:\n%s", diff)
+		t.Fatalf("the agent's API calls changed (-expected +found); update daemonset/base/rbac.yaml and this test:\n%s", diff)
 	}
 
 	objs := render(t, ".")
@@ -172,61 +179,112 @@ func TestRBACIsWhatTheAgentCalls(t *testing.T) {
 	}
 }
 
-// agentAPICalls scans the agent's non-test sources for client-go calls on
-// Nodes and Events and returns them as "group/resource verb", sorted.
+// agentAPICalls returns the API requests the agent can make, as "group/resource
+// verb" in RBAC's terms, sorted. Every request the agent makes goes through
+// agent.KubeAPI; this calls each of its methods on the real implementation
+// (agent.NewKubeAPI) against a server that records the requests.
 func agentAPICalls(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("../agent/*.go")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no agent sources found: %v", err)
-	}
-	verbs := map[string]string{
-		"Get": "get", "List": "list", "Watch": "watch", "Create": "create", "Update": "update",
-		"Patch": "patch", "Delete": "delete", "Apply": "patch", "DeleteCollection": "deletecollection",
-	}
-	nodeCall := regexp.MustCompile(`\.Nodes\(\)\.(\w+)\(`)
-	eventsHandle := regexp.MustCompile(`(\w+) :?= \S*EventsV1\(\)\.Events\(`)
+	var mu sync.Mutex
 	set := map[string]bool{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attr, kind, apiVersion, err := rbacAttributes(r.Method, r.URL.Path)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("the agent sent %s %s: %v", r.Method, r.URL.Path, err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
-		for _, m := range nodeCall.FindAllStringSubmatch(string(src), -1) {
-			method := m[1]
-			resource := "nodes"
-			if base, ok := strings.CutSuffix(method, "Status"); ok {
-				method, resource = base, "nodes/status"
-			}
-			verb, ok := verbs[method]
-			if !ok {
-				t.Fatalf("%s: unknown Nodes() method %s", f, m[1])
-			}
-			set["/"+resource+" "+verb] = true
+		mu.Lock()
+		set[attr] = true
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"kind":%q,"apiVersion":%q,"metadata":{"name":"n"}}`, kind, apiVersion)
+	}))
+	defer srv.Close()
+	api, err := agent.NewKubeAPI(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"GetNode": func() error { _, err := api.GetNode(ctx, "n"); return err },
+		"PatchNodeStatus": func() error {
+			_, err := api.PatchNodeStatus(ctx, "n", []byte(`{}`))
+			return err
+		},
+		"CreateEvent": func() error {
+			_, err := api.CreateEvent(ctx, &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "default"}})
+			return err
+		},
+		"PatchEvent": func() error { _, err := api.PatchEvent(ctx, "default", "e", []byte(`{}`)); return err },
+	}
+	iface := reflect.TypeFor[agent.KubeAPI]()
+	for i := range iface.NumMethod() {
+		name := iface.Method(i).Name
+		call, ok := calls[name]
+		if !ok {
+			t.Fatalf("agent.KubeAPI has a method this test does not call: %s; call it here, then update daemonset/base/rbac.yaml", name)
 		}
-		for _, h := range eventsHandle.FindAllStringSubmatch(string(src), -1) {
-			call := regexp.MustCompile(`\b` + h[1] + `\.(\w+)\(`)
-			for _, m := range call.FindAllStringSubmatch(string(src), -1) {
-				verb, ok := verbs[m[1]]
-				if !ok {
-					t.Fatalf("%s: unknown Events() method %s", f, m[1])
-				}
-				set["events.k8s.io/events "+verb] = true
-			}
-		}
-		if strings.Contains(string(src), "CoreV1().Events(") {
-			t.Errorf("%s writes core/v1 Events; the RBAC grants only events.k8s.io", f)
+		if err := call(); err != nil {
+			t.Fatalf("KubeAPI.%s: %v", name, err)
 		}
 	}
+	if len(calls) != iface.NumMethod() {
+		t.Fatalf("the test calls %d KubeAPI methods, the interface has %d", len(calls), iface.NumMethod())
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	var out []string
 	for k := range set {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rbacAttributes maps a request on a core or events.k8s.io resource to
+// "group/resource[/subresource] verb", with the kind and apiVersion a
+// response carries.
+func rbacAttributes(method, path string) (attr, kind, apiVersion string, err error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	var group, version string
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		version, parts = parts[1], parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		group, version, parts = parts[1], parts[2], parts[3:]
+	default:
+		return "", "", "", fmt.Errorf("not an API resource path")
+	}
+	apiVersion = version
+	if group != "" {
+		apiVersion = group + "/" + version
+	}
+	if len(parts) >= 2 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	if len(parts) == 0 || len(parts) > 3 {
+		return "", "", "", fmt.Errorf("unexpected resource path")
+	}
+	resource := parts[0]
+	named := len(parts) >= 2
+	if len(parts) == 3 {
+		resource += "/" + parts[2]
+	}
+	verbs := map[string]string{"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+	verb, ok := verbs[method]
+	if !ok {
+		return "", "", "", fmt.Errorf("unexpected method")
+	}
+	if method == "GET" && !named {
+		verb = "list"
+	}
+	kinds := map[string]string{"nodes": "Node", "events": "Event"}
+	kind = kinds[parts[0]]
+	if kind == "" {
+		return "", "", "", fmt.Errorf("unexpected resource %s", parts[0])
+	}
+	return group + "/" + resource + " " + verb, kind, apiVersion, nil
 }
 
 // TestConfigMapIsTheAgentDefaults: the base ConfigMap carries exactly the
