@@ -139,7 +139,7 @@ func TestSourceQueueDropsWhenFull(t *testing.T) {
 
 // newTestQueue is a source queue with nobody consuming it.
 func newTestQueue(m *Metrics, name string, size int) *sourceQueue {
-	return &sourceQueue{name: name, lines: make(chan probes.Line, size),
+	return &sourceQueue{name: name, lines: make(chan *probes.Line, size),
 		read: m.logLines.WithLabelValues(name), dropped: m.logLinesDropped.WithLabelValues(name)}
 }
 
