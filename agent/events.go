@@ -320,6 +320,12 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 			if s.failing {
 				s.failing = false
 				r.logger.Info("event writes work again")
+				// The API server answers again: the status write need not
+				// wait out its backoff either.
+				if r.statusFailing {
+					r.statusRetryAt = time.Time{}
+					r.statusBackoff = r.newBackoff()
+				}
 			}
 			r.mu.Unlock()
 		case write.series && apierrors.IsNotFound(err):
@@ -357,6 +363,17 @@ func (r *KubeReporter) removeQueuedLocked(rec *kubeEventRecord) {
 		}
 	}
 	rec.queued = false
+}
+
+// retryNowLocked makes failing Event writes due now with a fresh backoff.
+// Only called on the status path's recovery, so a persistent Event error
+// (RBAC, admission) is retried once more per outage, not hammered.
+func (s *kubeEventState) retryNowLocked(r *KubeReporter) {
+	if !s.failing {
+		return
+	}
+	s.retryAt = time.Time{}
+	s.backoff = r.newBackoff()
 }
 
 func (r *KubeReporter) eventsFailed(ctx context.Context, now time.Time, op string, err error) {

@@ -451,6 +451,9 @@ func (r *KubeReporter) syncStatus(ctx context.Context) {
 	if r.statusFailing {
 		r.statusFailing = false
 		r.logger.Info("node status writes work again")
+		// The API server answers again: write the Events kept meanwhile
+		// now, not when their own backoff (up to RetryMaxBackoff) ends.
+		r.events.retryNowLocked(r)
 	}
 	if r.changeSeq == seq {
 		r.clearPendingLocked()

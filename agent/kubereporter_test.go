@@ -561,3 +561,51 @@ func TestKubeReporterRepeatDuringCreate(t *testing.T) {
 		t.Errorf("Repeat Events = %+v, want one with series count 2 after one sync", got)
 	}
 }
+
+// When the API server is back, Events kept during the outage go out with the
+// first successful status write, not when their own (longer) backoff ends;
+// and the other way round.
+func TestKubeReporterRecoveryRetriesTheOtherPathAtOnce(t *testing.T) {
+	for _, first := range []string{"nodes", "events"} {
+		t.Run(first+" recover first", func(t *testing.T) {
+			f := newKubeFakeReporter(t, KubeReporterConfig{RetryInitialBackoff: time.Second, RetryMaxBackoff: time.Hour}, kubeTestNode("node-a"))
+			ctx := context.Background()
+			down := map[string]bool{"nodes": true, "events": true}
+			for _, res := range []string{"nodes", "events"} {
+				f.client.PrependReactor("*", res, func(k8stesting.Action) (bool, runtime.Object, error) {
+					if down[res] {
+						return true, nil, errors.New("connection refused")
+					}
+					return false, nil, nil
+				})
+			}
+			f.SetConditions([]Condition{kubeCondA(corev1.ConditionTrue, "during the outage", kubeT0)}, nil)
+			f.Emit(Event{Key: "k", Type: corev1.EventTypeWarning, Reason: "KeptDuringOutage", Action: "Detected", Note: "n"})
+			for range 4 {
+				f.clock.SetTime(f.sync(ctx))
+			}
+			if !f.statusFailing || !f.events.failing {
+				t.Fatalf("status failing %v, events failing %v; want both", f.statusFailing, f.events.failing)
+			}
+			// The server is back. The first path's retry is due now, the
+			// other's an hour from now.
+			down["nodes"], down["events"] = false, false
+			now := f.clock.Now()
+			f.mu.Lock()
+			if first == "nodes" {
+				f.statusRetryAt, f.events.retryAt = now, now.Add(time.Hour)
+			} else {
+				f.events.retryAt, f.statusRetryAt = now, now.Add(time.Hour)
+			}
+			f.mu.Unlock()
+			f.sync(ctx)
+			f.sync(ctx) // at the same instant
+			if got := f.eventsByReason(t, "KeptDuringOutage"); len(got) != 1 {
+				t.Errorf("Events after recovery = %d, want the one kept", len(got))
+			}
+			if got := f.node(t).Status.Conditions; len(got) != 1 || got[0].Message != "during the outage" {
+				t.Errorf("node conditions after recovery = %+v", got)
+			}
+		})
+	}
+}
