@@ -38,14 +38,21 @@ func runCheck(t *testing.T, kmsgFile, journalExport string) checkRun {
 	root := newHostRoot(t)
 	journalDir := t.TempDir()
 	writeJournal(t, journalDir, journalExport, time.Now().Add(-time.Minute))
-	cmd := exec.Command(nodetriageBinary(t), "check",
+	return runCheckCommand(t, "e2e-check",
 		"--host-root", root.dir,
 		"--config", agentConfig(t, nil, ""),
 		"--checks", "kubelet-cert",
 		"--kmsg-file", filepath.Join("testdata", kmsgFile),
 		"--journal-dir", journalDir,
 		"--output", "json")
-	cmd.Env = append(os.Environ(), "NODE_NAME=e2e-check")
+}
+
+// runCheckCommand runs `nodetriage check args...` (which must include
+// --output json) as node, and decodes its report.
+func runCheckCommand(t *testing.T, node string, args ...string) checkRun {
+	t.Helper()
+	cmd := exec.Command(nodetriageBinary(t), append([]string{"check"}, args...)...)
+	cmd.Env = append(os.Environ(), "NODE_NAME="+node)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	run := checkRun{}

@@ -2,7 +2,8 @@
 // etcd and kube-apiserver (internal/kubetest), the real nodetriage binary
 // built once per run, the agent wired in-process the way `nodetriage run`
 // wires it, kubectl of the API server's release, real journal files written
-// by systemd-journal-remote and the real /dev/kmsg.
+// by systemd-journal-remote, the real /dev/kmsg and, for the log-filesystem
+// check, a real tmpfs mounted inside the test's temp dir.
 //
 // It holds tests only. Each test works on its own fixture host root (a temp
 // dir passed as --host-root) and its own Node, so nothing outside the temp

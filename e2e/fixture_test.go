@@ -198,6 +198,30 @@ func writeJournal(t testing.TB, dir, exportFile string, newest time.Time) {
 	}
 }
 
+// mountTmpfs mounts a tmpfs with the given options (e.g. "size=8m") on
+// hostPath in the host root and unmounts it when the test ends, whatever
+// happens; it returns the local path. The mount is inside the test's temp
+// dir, so the filesystem a check statfs's there is the test's own, not the
+// machine's disk.
+func (h *hostRoot) mountTmpfs(hostPath, options string) string {
+	h.t.Helper()
+	p := h.path(hostPath)
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		h.t.Fatalf("fixture: %v", err)
+	}
+	if err := unix.Mount("tmpfs", p, "tmpfs", 0, options); err != nil {
+		h.t.Fatalf("fixture: mount -t tmpfs -o %s on %s: %v (needs root)", options, p, err)
+	}
+	// Registered after the host root's TempDir, so it runs before the
+	// directory is removed.
+	h.t.Cleanup(func() {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+			h.t.Errorf("fixture: unmount %s: %v", p, err)
+		}
+	})
+	return p
+}
+
 // mknodKmsg creates dev/kmsg in the host root as a character device with
 // the kernel log's numbers (1, 11): the agent reads the real kernel log
 // through it while everything else it looks at stays inside the fixture. A
