@@ -36,6 +36,9 @@ const (
 	reasonRestartLoop        = "KubeletRestartLoop"
 	reasonCgroupCreate       = "CgroupCreateFailing"
 	reasonRuntimeUnreachable = "RuntimeUnreachable"
+	condSandboxImageMissing  = "SandboxImageMissing"
+	reasonSandboxPullFailing = "SandboxImagePullFailing"
+	reasonOCICreateFailed    = "OCIRuntimeCreateFailed"
 	reasonNoProblem          = "NoProblemDetected"
 	reportingController      = "nodetriage.io/agent"
 )
