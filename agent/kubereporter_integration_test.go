@@ -201,7 +201,7 @@ func TestKubeReporterIntegration(t *testing.T) {
 			t.Errorf("event (-want +got):\n%s", diff)
 		}
 
-		out, err := exec.Command("/usr/bin/kubectl", "--kubeconfig", c.KubeconfigPath, "describe", "node", "appear").CombinedOutput()
+		out, err := exec.Command(kubetest.KubectlPath(t), "--kubeconfig", c.KubeconfigPath, "describe", "node", "appear").CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl describe node: %v\n%s", err, out)
 		}

@@ -32,15 +32,18 @@ var applyOnce sync.Once
 func applyBase(t *testing.T, c *kubetest.Cluster) {
 	t.Helper()
 	var err error
-	applyOnce.Do(func() { err = kubectl(c, "apply", "--server-side", "-k", ".") })
+	applyOnce.Do(func() { err = kubectl(t, c, "apply", "--server-side", "-k", ".") })
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func kubectl(c *kubetest.Cluster, args ...string) error {
+// kubectl runs the kubectl of the API server's release (hack/build-kube.sh)
+// against the cluster.
+func kubectl(t testing.TB, c *kubetest.Cluster, args ...string) error {
+	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.KubeconfigPath}, args...)...)
+	cmd := exec.Command(kubetest.KubectlPath(t), append([]string{"--kubeconfig", c.KubeconfigPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
@@ -55,16 +58,16 @@ func kubectl(c *kubetest.Cluster, args ...string) error {
 func TestServerSideDryRun(t *testing.T) {
 	c := kubetest.Shared(t)
 	applyBase(t, c)
-	if err := kubectl(c, "apply", "--server-side", "-f", "testdata/monitoring-crds.yaml"); err != nil {
+	if err := kubectl(t, c, "apply", "--server-side", "-f", "testdata/monitoring-crds.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	if err := kubectl(c, "wait", "--for=condition=Established", "--timeout=60s",
+	if err := kubectl(t, c, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com"); err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range kustomizations {
 		t.Run(dir, func(t *testing.T) {
-			if err := kubectl(c, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-k", dir); err != nil {
+			if err := kubectl(t, c, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-k", dir); err != nil {
 				t.Error(err)
 			}
 		})
@@ -373,12 +376,12 @@ func TestExtraConditionTypes(t *testing.T) {
 	// The probe differs from what is stored, so that it is a change for the
 	// policy to judge.
 	xfsProbe := `{"type":"XfsShutdown","status":"False","reason":"Probe","message":"probe"}`
-	if err := kubectl(c, "apply", "--server-side", "-k", "testdata/extra-conditions"); err != nil {
+	if err := kubectl(t, c, "apply", "--server-side", "-k", "testdata/extra-conditions"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		// Back to the base policy for the tests that follow.
-		if err := kubectl(c, "apply", "--server-side", "-k", "."); err != nil {
+		if err := kubectl(t, c, "apply", "--server-side", "-k", "."); err != nil {
 			t.Error(err)
 		}
 		waitFor(t, "the base policy to deny XfsShutdown again", func() bool {

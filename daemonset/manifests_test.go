@@ -32,6 +32,7 @@ import (
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/cri"
 	"github.com/nodetriage/nodetriage/hostchecks"
+	"github.com/nodetriage/nodetriage/internal/kubetest"
 	"github.com/nodetriage/nodetriage/probes"
 	"github.com/nodetriage/nodetriage/probes/journal"
 	"github.com/nodetriage/nodetriage/probes/kmsg"
@@ -42,15 +43,13 @@ import (
 // kustomizations are every directory `kubectl apply -k` is documented for.
 var kustomizations = []string{".", "overlays/kmsg", "overlays/monitoring", "overlays/local"}
 
-// render runs `kubectl kustomize dir` and decodes every object.
+// render runs `kubectl kustomize dir` with the kubectl hack/build-kube.sh
+// builds (its kustomize is the one `kubectl apply -k` of that release uses)
+// and decodes every object.
 func render(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatal("kubectl not found: apt-get install kubectl (or run hack/install-deps.sh)")
-	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(kubectl, "kustomize", dir)
+	cmd := exec.Command(kubetest.KubectlPath(t), "kustomize", dir)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 )
 
 const (
+	// logFilesystemCheck is the check test configs turn off by default.
+	logFilesystemCheck = "log-filesystem"
 	// agentStopGrace is how long a stopped agent may take to exit after
 	// SIGTERM; it shuts its HTTP server down within 2 s.
 	agentStopGrace = 15 * time.Second
@@ -35,14 +37,19 @@ func agentConfig(t testing.TB, checks map[string]string, rest string) string {
 
 // agentConfigWithState writes an AgentConfig with stateDir, the given check
 // sections (name → YAML flow mapping) and rest, more top-level YAML, and
-// returns its path. Every test config turns off log-filesystem: it statfs's
-// the filesystem holding the fixture's /var/log, the machine's real disk,
-// whose usage and growth belong to whoever else is building here.
+// returns its path. A test config turns off log-filesystem unless checks
+// configures it: it statfs's the filesystem holding the fixture's /var/log,
+// the machine's real disk, whose usage and growth belong to whoever else is
+// building here. A test that configures it mounts a tmpfs of its own there
+// (hostRoot.mountTmpfs).
 func agentConfigWithState(t testing.TB, stateDir string, checks map[string]string, rest string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: %s\n", stateDir)
-	b.WriteString("checks:\n  log-filesystem: {enabled: false}\n")
+	b.WriteString("checks:\n")
+	if _, ok := checks[logFilesystemCheck]; !ok {
+		fmt.Fprintf(&b, "  %s: {enabled: false}\n", logFilesystemCheck)
+	}
 	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		fmt.Fprintf(&b, "  %s: %s\n", name, checks[name])
 	}

@@ -29,23 +29,30 @@ type checkRun struct {
 
 // runCheck runs the built binary's check command on a fixture host root
 // (only the boot ID in it) with the kernel log dump testdata/<kmsgFile> and
-// a journal directory made from testdata/<journalExport> by
+// a journal directory made from the testdata/<journalExports> by
 // systemd-journal-remote, its newest entry a minute old. Only the
 // kubelet-cert check runs (not applicable here): the point is the log side,
 // and the other checks would look at the fixture's missing runtime socket.
-func runCheck(t *testing.T, kmsgFile, journalExport string) checkRun {
+func runCheck(t *testing.T, kmsgFile string, journalExports ...string) checkRun {
 	t.Helper()
 	root := newHostRoot(t)
 	journalDir := t.TempDir()
-	writeJournal(t, journalDir, journalExport, time.Now().Add(-time.Minute))
-	cmd := exec.Command(nodetriageBinary(t), "check",
+	writeJournal(t, journalDir, time.Now().Add(-time.Minute), journalExports...)
+	return runCheckCommand(t, "e2e-check",
 		"--host-root", root.dir,
 		"--config", agentConfig(t, nil, ""),
 		"--checks", "kubelet-cert",
 		"--kmsg-file", filepath.Join("testdata", kmsgFile),
 		"--journal-dir", journalDir,
 		"--output", "json")
-	cmd.Env = append(os.Environ(), "NODE_NAME=e2e-check")
+}
+
+// runCheckCommand runs `nodetriage check args...` (which must include
+// --output json) as node, and decodes its report.
+func runCheckCommand(t *testing.T, node string, args ...string) checkRun {
+	t.Helper()
+	cmd := exec.Command(nodetriageBinary(t), append([]string{"check"}, args...)...)
+	cmd.Env = append(os.Environ(), "NODE_NAME="+node)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	run := checkRun{}
@@ -122,14 +129,16 @@ func compareGolden(t *testing.T, name string, got goldenReport) {
 // TestCheckCommand runs `nodetriage check --kmsg-file F --journal-dir D
 // --output json` end to end: a kernel log with an OOM kill (and its
 // oom-kill summary), an ext4 read-only remount and a hung containerd, and a
-// journal with PLEG trouble, a Docker Hub rate limit and a kubelet restart
-// loop, report those findings and conditions and exit 1; clean logs (which
-// include a user-space write of the hung-task text to /dev/kmsg) exit 0.
+// journal with PLEG trouble, a Docker Hub rate limit, a kubelet restart
+// loop, and containerd failing to pull the sandbox image and runc failing
+// to create a container cgroup, report those findings and conditions and
+// exit 1; clean logs (which include a user-space write of the hung-task
+// text to /dev/kmsg) exit 0.
 func TestCheckCommand(t *testing.T) {
 	t.Parallel()
 	t.Run("faults", func(t *testing.T) {
 		t.Parallel()
-		run := runCheck(t, "kmsg-faults.txt", "journal-faults.export")
+		run := runCheck(t, "kmsg-faults.txt", "journal-faults.export", "containerd-faults.export")
 		if run.exitCode != 1 {
 			t.Errorf("exit code %d, want 1 (problems found); stderr:\n%s", run.exitCode, run.stderr)
 		}
@@ -142,10 +151,26 @@ func TestCheckCommand(t *testing.T) {
 			{"", "OOMKilling"}, {"", "Ext4Error"}, {"ReadonlyFilesystem", "FilesystemIsReadOnly"},
 			{"", "TaskHung"}, {"KernelDeadlock", "ContainerdHung"},
 			{"KubeletUnhealthy", "PLEGUnhealthy"}, {"", "ImagePullRateLimited"}, {"KubeletUnhealthy", "KubeletRestartLoop"},
+			{condSandboxImageMissing, reasonSandboxPullFailing}, {"", reasonOCICreateFailed},
+			{condMemoryCgroupLeak, reasonCgroupCreate}, {"", "CgroupCreateFailed"},
 		} {
 			if _, ok := found[want]; !ok {
 				t.Errorf("no finding %s/%s", want.Condition, want.Reason)
 			}
+		}
+		// The containerd entries reach the containerd rule pack through the
+		// journal (SYSLOG_IDENTIFIER=containerd): nothing else in the
+		// fixtures says these things.
+		for _, want := range []key{
+			{condSandboxImageMissing, reasonSandboxPullFailing}, {"", reasonOCICreateFailed},
+			{condMemoryCgroupLeak, reasonCgroupCreate}, {"", "CgroupCreateFailed"},
+		} {
+			if f, ok := found[want]; ok && f.Check != "containerd-log" {
+				t.Errorf("finding %s/%s from check %q, want containerd-log", want.Condition, want.Reason, f.Check)
+			}
+		}
+		if got := found[key{condSandboxImageMissing, reasonSandboxPullFailing}].Subject; got != pauseImage {
+			t.Errorf("SandboxImagePullFailing subject = %q, want %q", got, pauseImage)
 		}
 		// The OOM kill names the victim's memory cgroup from the oom-kill
 		// summary line that came before it: that is how the pod is found.
@@ -158,10 +183,12 @@ func TestCheckCommand(t *testing.T) {
 			status[c.Type] = c.Status + "/" + c.Reason
 		}
 		for typ, want := range map[string]string{
-			"KernelDeadlock":     "True/ContainerdHung",
-			"ReadonlyFilesystem": "True/FilesystemIsReadOnly",
-			"KubeletUnhealthy":   "True/PLEGUnhealthy", // the most recent; the restart loop is listed in its message
-			"ConntrackProblem":   "False/" + reasonNoProblem,
+			"KernelDeadlock":        "True/ContainerdHung",
+			"ReadonlyFilesystem":    "True/FilesystemIsReadOnly",
+			"KubeletUnhealthy":      "True/PLEGUnhealthy", // the most recent; the restart loop is listed in its message
+			"ConntrackProblem":      "False/" + reasonNoProblem,
+			condSandboxImageMissing: "True/" + reasonSandboxPullFailing,
+			condMemoryCgroupLeak:    "True/" + reasonCgroupCreate,
 		} {
 			if status[typ] != want {
 				t.Errorf("condition %s = %q, want %q", typ, status[typ], want)

@@ -171,24 +171,31 @@ func (h *hostRoot) importJournal(exportFile string, newest time.Time) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		h.t.Fatalf("fixture: %v", err)
 	}
-	writeJournal(h.t, dir, exportFile, newest)
+	writeJournal(h.t, dir, newest, exportFile)
 }
 
-// writeJournal turns testdata/<exportFile>, retimed, into dir/system.journal.
-func writeJournal(t testing.TB, dir, exportFile string, newest time.Time) {
+// writeJournal turns the testdata/ export files, concatenated in order and
+// retimed as one stream (their entries keep their spacing across files),
+// into dir/system.journal.
+func writeJournal(t testing.TB, dir string, newest time.Time, exportFiles ...string) {
 	t.Helper()
 	if _, err := os.Stat(journalRemote); err != nil {
 		t.Fatalf("%s is missing: apt-get install systemd-journal-remote", journalRemote)
 	}
-	raw, err := os.ReadFile(filepath.Join("testdata", exportFile))
-	if err != nil {
-		t.Fatal(err)
+	var raw []byte
+	for _, f := range exportFiles {
+		data, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An empty line ends the previous file's last entry.
+		raw = append(append(raw, data...), "\n\n"...)
 	}
 	export, err := retimeExport(raw, newest)
 	if err != nil {
-		t.Fatalf("testdata/%s: %v", exportFile, err)
+		t.Fatalf("testdata/%s: %v", strings.Join(exportFiles, " + "), err)
 	}
-	tmp := filepath.Join(t.TempDir(), exportFile)
+	tmp := filepath.Join(t.TempDir(), "entries.export")
 	if err := os.WriteFile(tmp, export, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +203,30 @@ func writeJournal(t testing.TB, dir, exportFile string, newest time.Time) {
 	if err != nil {
 		t.Fatalf("%s -o %s/system.journal %s: %v\n%s", journalRemote, dir, tmp, err, out)
 	}
+}
+
+// mountTmpfs mounts a tmpfs with the given options (e.g. "size=8m") on
+// hostPath in the host root and unmounts it when the test ends, whatever
+// happens; it returns the local path. The mount is inside the test's temp
+// dir, so the filesystem a check statfs's there is the test's own, not the
+// machine's disk.
+func (h *hostRoot) mountTmpfs(hostPath, options string) string {
+	h.t.Helper()
+	p := h.path(hostPath)
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		h.t.Fatalf("fixture: %v", err)
+	}
+	if err := unix.Mount("tmpfs", p, "tmpfs", 0, options); err != nil {
+		h.t.Fatalf("fixture: mount -t tmpfs -o %s on %s: %v (needs root)", options, p, err)
+	}
+	// Registered after the host root's TempDir, so it runs before the
+	// directory is removed.
+	h.t.Cleanup(func() {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+			h.t.Errorf("fixture: unmount %s: %v", p, err)
+		}
+	})
+	return p
 }
 
 // mknodKmsg creates dev/kmsg in the host root as a character device with

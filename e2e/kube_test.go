@@ -13,6 +13,8 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/nodetriage/nodetriage/internal/kubetest"
 )
 
 // Deadlines are generous: the machine is a loaded 2-core VM shared with
@@ -21,8 +23,6 @@ const (
 	apiDeadline  = 90 * time.Second
 	pollInterval = 200 * time.Millisecond
 )
-
-const kubectlBinary = "/usr/bin/kubectl"
 
 // Condition types and reasons the tests look for, as the product writes
 // them.
@@ -36,6 +36,9 @@ const (
 	reasonRestartLoop        = "KubeletRestartLoop"
 	reasonCgroupCreate       = "CgroupCreateFailing"
 	reasonRuntimeUnreachable = "RuntimeUnreachable"
+	condSandboxImageMissing  = "SandboxImageMissing"
+	reasonSandboxPullFailing = "SandboxImagePullFailing"
+	reasonOCICreateFailed    = "OCIRuntimeCreateFailed"
 	reasonNoProblem          = "NoProblemDetected"
 	reportingController      = "nodetriage.io/agent"
 )
@@ -189,10 +192,11 @@ func waitEvent(t testing.TB, client kubernetes.Interface, node string, m eventMa
 	return found
 }
 
-// kubectlDescribeNode runs kubectl describe node, the operator's view.
+// kubectlDescribeNode runs kubectl describe node, the operator's view, with
+// the kubectl of the API server's release (hack/build-kube.sh).
 func kubectlDescribeNode(t testing.TB, kubeconfig, node string) string {
 	t.Helper()
-	out, err := exec.Command(kubectlBinary, "--kubeconfig", kubeconfig, "describe", "node", node).CombinedOutput()
+	out, err := exec.Command(kubetest.KubectlPath(t), "--kubeconfig", kubeconfig, "describe", "node", node).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl describe node %s: %v\n%s", node, err, out)
 	}

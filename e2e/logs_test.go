@@ -94,6 +94,73 @@ func TestRestartLoopFromJournal(t *testing.T) {
 		NoteContains: []string{condKubeletUnhealthy + " is True: kubelet.service restarted"}})
 }
 
+// pauseImage is the sandbox image containerd fails to pull in
+// testdata/containerd-faults.export (containerd 1.7's default sandbox_image).
+const pauseImage = "registry.k8s.io/pause:3.8"
+
+// TestContainerdFromJournal runs the binary with the journal source on a
+// real journal written by systemd-journal-remote from containerd's own log
+// lines (SYSLOG_IDENTIFIER=containerd, containerd 1.7 wording): RunPodSandbox
+// failing with "failed to get sandbox image", a manual PullImage of the
+// pause ref failing, and StartContainer failing with "OCI runtime create
+// failed" because runc cannot mkdir the container's memory cgroup. The
+// containerd rule pack turns them into SandboxImageMissing and
+// MemoryCgroupLeak True, and the OCIRuntimeCreateFailed Event, on the Node
+// in the real API server.
+func TestContainerdFromJournal(t *testing.T) {
+	t.Parallel()
+	cluster := kubetest.Shared(t)
+	const node = "e2e-containerd-journal"
+	cluster.CreateNode(t, node)
+	root := newHostRoot(t)
+	// Within the journal source's 5 min look-back, so a first start reads
+	// them.
+	root.importJournal("containerd-faults.export", time.Now().Add(-10*time.Second))
+	b := startBinary(t, binaryArgs{
+		kubeconfig: cluster.KubeconfigPath, node: node, hostRoot: root.dir,
+		config: agentConfig(t, nil, "sources:\n  journal:\n    settings:\n      directories: ["+journalDirPath+"]\n"),
+	})
+
+	got := waitNode(t, cluster.Client, node, "SandboxImageMissing and MemoryCgroupLeak True from containerd's journal", allOf(
+		hasCondition(condSandboxImageMissing, corev1.ConditionTrue, reasonSandboxPullFailing),
+		hasCondition(condMemoryCgroupLeak, corev1.ConditionTrue, reasonCgroupCreate),
+	))
+	sandbox := findCondition(got, condSandboxImageMissing)
+	for _, want := range []string{
+		"the sandbox (pause) image " + pauseImage + " cannot be pulled: no new pod can start on this node",
+		" Fix: ", "crictl pull " + pauseImage,
+	} {
+		if !strings.Contains(sandbox.Message, want) {
+			t.Errorf("%s message %q lacks %q", condSandboxImageMissing, sandbox.Message, want)
+		}
+	}
+	// One ref behind both failing lines: one finding, not "+1 more".
+	if strings.Contains(sandbox.Message, "more:") {
+		t.Errorf("%s message %q lists more than the one pause image", condSandboxImageMissing, sandbox.Message)
+	}
+	if msg := findCondition(got, condMemoryCgroupLeak).Message; !strings.Contains(msg, `creating cgroups fails with "cannot allocate memory"`) {
+		t.Errorf("%s message %q lacks the cgroup error", condMemoryCgroupLeak, msg)
+	}
+	waitEvent(t, cluster.Client, node, eventMatch{Type: corev1.EventTypeWarning, Reason: reasonSandboxPullFailing, Action: "Detected",
+		NoteContains: []string{condSandboxImageMissing + " is True: the sandbox (pause) image " + pauseImage}})
+	waitEvent(t, cluster.Client, node, eventMatch{Type: corev1.EventTypeWarning, Reason: reasonOCICreateFailed, Action: "Observed",
+		NoteContains: []string{"the OCI runtime could not create a container: runc create failed: unable to start container process: " +
+			"unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod5b1e6f9a-2c3d-4e5f-8a9b-0c1d2e3f4a5b/",
+			" Fix: "}})
+
+	// Every matching line counts once, under the containerd pack: the
+	// RunPodSandbox and the PullImage failure, not the PullImage request.
+	m, err := b.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for reason, want := range map[string]float64{reasonSandboxPullFailing: 2, reasonOCICreateFailed: 1, reasonCgroupCreate: 1} {
+		if v, _ := m.value("nodetriage_findings_total", "check", "containerd-log", "reason", reason); v != want {
+			t.Errorf("nodetriage_findings_total{check=containerd-log,reason=%s} = %v, want %v", reason, v, want)
+		}
+	}
+}
+
 // waitTailing makes sure the files source follows the fixture's kubelet
 // log before a test appends the line it is about. The tailer places a file
 // that exists when it starts at its end and reads a file that appears later

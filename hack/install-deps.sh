@@ -5,10 +5,14 @@
 # conntrack, systemd-journal-remote, journalctl, dbus-daemon, iproute2) and
 # libsystemd's headers for the cgo journal reader. Idempotent: does nothing
 # when everything is present.
+#
+# No kubectl here: Debian 12 has none of a current release (its
+# kubernetes-client is 1.20). hack/build-kube.sh builds kubectl with the
+# other Kubernetes binaries, and the tests and the demo use that one.
 set -euo pipefail
 
 packages=(
-  containerd runc etcd-server kubectl
+  containerd runc etcd-server
   conntrack logrotate systemd-journal-remote systemd
   containernetworking-plugins iproute2 dbus kmod
   libsystemd-dev libsystemd0 gcc

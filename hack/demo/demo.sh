@@ -59,8 +59,8 @@ cat <<EOT
 
 The demo cluster is still running:
   export KUBECONFIG=$DEMO_DIR/admin.kubeconfig
-  kubectl describe node $DEMO_NAME
-  kubectl -n nodetriage logs ds/nodetriage
+  $KUBE_BIN_DIR/kubectl describe node $DEMO_NAME
+  $KUBE_BIN_DIR/kubectl -n nodetriage logs ds/nodetriage
   curl http://127.0.0.1:$DEMO_AGENT_PORT/debug/findings
 Repair the faults and watch the conditions clear:
   hack/demo/faults.sh restore-pause    # SandboxImageMissing -> False

@@ -22,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nodetriage/nodetriage/internal/kubetest"
 )
 
 // cluster is one demo cluster brought up by the scripts for a test.
@@ -32,6 +34,8 @@ type cluster struct {
 	name   string
 	port   map[string]int
 	client kubernetes.Interface
+	// kubectl is the one hack/build-kube.sh built, which the scripts use.
+	kubectl string
 }
 
 // script runs one of the demo scripts with the cluster's settings and fails
@@ -52,9 +56,9 @@ func (c *cluster) run(name string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func (c *cluster) kubectl(args ...string) string {
+func (c *cluster) runKubectl(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", filepath.Join(c.dir, "admin.kubeconfig")}, args...)...)
+	cmd := exec.Command(c.kubectl, append([]string{"--kubeconfig", filepath.Join(c.dir, "admin.kubeconfig")}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -140,7 +144,7 @@ func (c *cluster) dumpLogs() {
 		{"describe", "node", c.name},
 		{"-n", "nodetriage", "describe", "pods"},
 	} {
-		out, _ := exec.Command("kubectl", append([]string{"--kubeconfig", filepath.Join(c.dir, "admin.kubeconfig")}, args...)...).CombinedOutput()
+		out, _ := exec.Command(c.kubectl, append([]string{"--kubeconfig", filepath.Join(c.dir, "admin.kubeconfig")}, args...)...).CombinedOutput()
 		c.t.Logf("--- kubectl %s:\n%s", strings.Join(args, " "), out)
 	}
 }
@@ -168,9 +172,9 @@ func startCluster(t *testing.T) *cluster {
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end test runs a kubelet and containerd: run it as root")
 	}
-	for _, tool := range []string{"kubectl", "etcd", "containerd", "ctr", "runc", "openssl", "curl", "logrotate", "apt-get", "dpkg-deb"} {
+	for _, tool := range []string{"etcd", "containerd", "ctr", "runc", "openssl", "curl", "logrotate", "apt-get", "dpkg-deb"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run hack/install-deps.sh (Debian packages etcd-server containerd runc kubectl openssl curl logrotate)", tool)
+			t.Fatalf("%s not found: run hack/install-deps.sh (Debian packages etcd-server containerd runc openssl curl logrotate)", tool)
 		}
 	}
 	repo, err := filepath.Abs("../..")
@@ -183,7 +187,8 @@ func startCluster(t *testing.T) *cluster {
 	}
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
-	c := &cluster{t: t, dir: dir, name: "nodetriage-e2e-" + hex.EncodeToString(suffix[:]), port: map[string]int{}}
+	// Builds the Kubernetes binaries up.sh needs too, when they are missing.
+	c := &cluster{t: t, dir: dir, name: "nodetriage-e2e-" + hex.EncodeToString(suffix[:]), port: map[string]int{}, kubectl: kubetest.KubectlPath(t)}
 	names := []string{"DEMO_API_PORT", "DEMO_ETCD_PORT", "DEMO_ETCD_PEER_PORT", "DEMO_KUBELET_PORT",
 		"DEMO_KUBELET_HEALTHZ_PORT", "DEMO_KCM_PORT", "DEMO_SCHEDULER_PORT", "DEMO_AGENT_PORT"}
 	// The images are built outside DEMO_DIR, which up.sh recreates.
@@ -307,7 +312,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 
 	// What the operator sees.
-	describe := c.kubectl("describe", "node", c.name)
+	describe := c.runKubectl("describe", "node", c.name)
 	for _, cond := range []corev1.NodeCondition{network, sandbox, logs} {
 		head, fix, _ := strings.Cut(cond.Message, " Fix: ")
 		// describe prints the message on one line; look for both halves.
@@ -315,7 +320,7 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("kubectl describe node does not show %s's message and remedy %q", cond.Type, cond.Message)
 		}
 	}
-	events := c.kubectl("get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Node,involvedObject.name="+c.name)
+	events := c.runKubectl("get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Node,involvedObject.name="+c.name)
 	for _, reason := range []string{"NetworkPluginNotReady", "SandboxImageNotPresent", "LogFilesystemNearFull"} {
 		if !strings.Contains(events, reason) {
 			t.Errorf("kubectl get events lists no %s Event:\n%s", reason, events)

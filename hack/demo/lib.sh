@@ -35,8 +35,8 @@
 #   DEMO_KUBELET_HEALTHZ_PORT, DEMO_KCM_PORT, DEMO_SCHEDULER_PORT,
 #   DEMO_AGENT_PORT  ports on the host network
 #   DEMO_LOGFS_SIZE size of the /var/log/pods tmpfs (default 64m)
-#   KUBE_BIN_DIR    Kubernetes binaries (default <repo>/_output/bin,
-#                   built by hack/build-kube.sh)
+#   KUBE_BIN_DIR    Kubernetes binaries and kubectl (default
+#                   <repo>/_output/bin, built by hack/build-kube.sh)
 
 demo_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -138,7 +138,9 @@ demo_wait() {
   done
 }
 
-demo_kubectl() { kubectl --kubeconfig "$DEMO_DIR/admin.kubeconfig" "$@"; }
+# demo_kubectl runs the kubectl hack/build-kube.sh built (Debian 12 has no
+# current kubectl package) as the demo's admin.
+demo_kubectl() { "$KUBE_BIN_DIR/kubectl" --kubeconfig "$DEMO_DIR/admin.kubeconfig" "$@"; }
 
 # demo_ctr runs ctr against the demo's containerd in the k8s.io namespace.
 demo_ctr() { demo_in_ns ctr --address /run/containerd/containerd.sock --namespace k8s.io "$@"; }

@@ -9,7 +9,7 @@
 # (make demo-down) to remove what was started.
 #
 # Needs root, hack/install-deps.sh's packages (etcd-server, containerd, runc,
-# kubectl, openssl) and the Kubernetes binaries (hack/build-kube.sh; built
+# openssl) and the Kubernetes binaries and kubectl (hack/build-kube.sh; built
 # here when missing).
 set -euo pipefail
 # shellcheck source=hack/demo/lib.sh
@@ -17,8 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 demo_settings
 
 [[ $(id -u) -eq 0 ]] || demo_die "must run as root (mount namespace, cgroups, containerd)"
-for tool in /usr/bin/etcd /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc kubectl openssl curl nsenter unshare setsid; do
-  command -v "$tool" >/dev/null || demo_die "$tool missing: run hack/install-deps.sh (Debian packages etcd-server containerd runc kubectl openssl curl util-linux)"
+for tool in /usr/bin/etcd /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc openssl curl nsenter unshare setsid; do
+  command -v "$tool" >/dev/null || demo_die "$tool missing: run hack/install-deps.sh (Debian packages etcd-server containerd runc openssl curl util-linux)"
 done
 [[ -d /sys/fs/cgroup/memory && -d /sys/fs/cgroup/pids ]] || demo_die "needs cgroup v1 with the memory and pids controllers mounted under /sys/fs/cgroup"
 if [[ -f $DEMO_DIR/run/holder.pid ]] && kill -0 "$(demo_holder_pid)" 2>/dev/null; then
@@ -28,7 +28,7 @@ if [[ -n $(find "/sys/fs/cgroup/pids/$DEMO_NAME" -name cgroup.procs -exec cat {}
   demo_die "processes of an earlier demo $DEMO_NAME are still running: make demo-down first"
 fi
 KUBE_BIN_DIR=$KUBE_BIN_DIR "$demo_repo/hack/build-kube.sh" >&2
-for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
   [[ -x $KUBE_BIN_DIR/$b ]] || demo_die "$KUBE_BIN_DIR/$b missing after hack/build-kube.sh"
 done
 [[ -s $IMAGE_DIR/pause.oci.tar ]] || demo_die "$IMAGE_DIR/pause.oci.tar missing: run hack/demo/build-pause-image.sh"
@@ -70,11 +70,11 @@ $kubelet_token,system:node:$DEMO_NAME,system:node:$DEMO_NAME,"system:nodes"
 EOF
 chmod 600 "$pki"/*.key "$pki/tokens.csv"
 kubeconfig() { # FILE TOKEN
-  kubectl config --kubeconfig "$1" set-cluster demo --server "https://127.0.0.1:$DEMO_API_PORT" \
+  "$KUBE_BIN_DIR/kubectl" config --kubeconfig "$1" set-cluster demo --server "https://127.0.0.1:$DEMO_API_PORT" \
     --certificate-authority "$pki/ca.crt" --embed-certs >/dev/null
-  kubectl config --kubeconfig "$1" set-credentials demo --token "$2" >/dev/null
-  kubectl config --kubeconfig "$1" set-context demo --cluster demo --user demo >/dev/null
-  kubectl config --kubeconfig "$1" use-context demo >/dev/null
+  "$KUBE_BIN_DIR/kubectl" config --kubeconfig "$1" set-credentials demo --token "$2" >/dev/null
+  "$KUBE_BIN_DIR/kubectl" config --kubeconfig "$1" set-context demo --cluster demo --user demo >/dev/null
+  "$KUBE_BIN_DIR/kubectl" config --kubeconfig "$1" use-context demo >/dev/null
   chmod 600 "$1"
 }
 kubeconfig "$DEMO_DIR/admin.kubeconfig" "$admin_token"

@@ -8,7 +8,9 @@
 // server and stay independent through distinct object names.
 //
 // The binaries come from hack/build-kube.sh (built once into _output/bin, or
-// $KUBE_BIN_DIR); Start builds them when missing. etcd is Debian's
+// $KUBE_BIN_DIR); Start and KubectlPath build them when missing. kubectl is
+// among them, of the same release as the API server, so no test depends on
+// whichever kubectl (if any) the machine has on PATH. etcd is Debian's
 // /usr/bin/etcd (package etcd-server).
 package kubetest
 
@@ -28,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,9 +169,21 @@ func (c *Cluster) URL() string {
 	return "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.apiPort))
 }
 
-// BinDir is the directory holding kube-apiserver, kube-controller-manager,
-// kube-scheduler and kubelet.
+// BinDir is the directory holding KubeBinaries.
 func (c *Cluster) BinDir() string { return c.binDir }
+
+// KubectlPath returns the path of the kubectl hack/build-kube.sh built,
+// building the Kubernetes binaries first when they are missing or stale
+// (t.Fatal when that fails). Tests run it with --kubeconfig
+// Cluster.KubeconfigPath, or without a cluster for `kubectl kustomize`.
+func KubectlPath(t testing.TB) string {
+	t.Helper()
+	binDir, err := ensureBinaries(t.Logf)
+	if err != nil {
+		t.Fatalf("kubetest: %v", err)
+	}
+	return filepath.Join(binDir, "kubectl")
+}
 
 // Stop stops kube-apiserver and etcd. It is safe to call more than once.
 // Start and Main call it; tests rarely need to.
@@ -580,8 +595,9 @@ func freePorts(n int) ([]int, error) {
 
 var buildMu sync.Mutex
 
-// KubeBinaries are the binaries hack/build-kube.sh provides.
-var KubeBinaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+// KubeBinaries are the binaries hack/build-kube.sh provides, in the order
+// its build stamp lists them.
+var KubeBinaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet"}
 
 // ensureBinaries returns the directory with the Kubernetes binaries, running
 // hack/build-kube.sh when any is missing (the script locks against
@@ -601,7 +617,7 @@ func ensureBinaries(logf func(string, ...any)) (string, error) {
 		return binDir, nil
 	}
 	script := filepath.Join(root, "hack", "build-kube.sh")
-	logf("kubetest: running %s for %s (a first build takes about 6 minutes on 2 cores)", script, binDir)
+	logf("kubetest: running %s for %s (a first build takes about 8 minutes on 2 cores)", script, binDir)
 	cmd := exec.Command("bash", script)
 	cmd.Env = append(os.Environ(), "KUBE_BIN_DIR="+binDir)
 	out, err := cmd.CombinedOutput()
@@ -612,7 +628,11 @@ func ensureBinaries(logf func(string, ...any)) (string, error) {
 }
 
 // binariesCurrent reports whether every binary exists and the build stamp
-// names the k8s.io/kubernetes version hack/tools/go.mod requires.
+// (hack/build-kube.sh: "k8s.io/kubernetes <version> <go version> <binary>...")
+// names the k8s.io/kubernetes version hack/tools/go.mod requires and exactly
+// KubeBinaries, so that a bin dir built before a binary was added is rebuilt
+// rather than half used. The Go version is the script's to compare: it
+// knows which toolchain it would build with.
 func binariesCurrent(root, binDir string) bool {
 	for _, b := range KubeBinaries {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
@@ -623,9 +643,21 @@ func binariesCurrent(root, binDir string) bool {
 	if err != nil {
 		return false
 	}
-	gomod, err := os.ReadFile(filepath.Join(root, "hack", "tools", "go.mod"))
-	if err != nil {
+	built := strings.Fields(string(stamp))
+	if len(built) < 3 || built[0] != "k8s.io/kubernetes" || !slices.Equal(built[3:], KubeBinaries) {
 		return false
+	}
+	want, err := pinnedKubeVersion(root)
+	return err == nil && built[1] == want
+}
+
+// pinnedKubeVersion is the k8s.io/kubernetes version hack/tools/go.mod
+// requires, e.g. "v1.36.3": the version every built binary reports.
+func pinnedKubeVersion(root string) (string, error) {
+	path := filepath.Join(root, "hack", "tools", "go.mod")
+	gomod, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the tools module: %w", err)
 	}
 	for line := range strings.Lines(string(gomod)) {
 		f := strings.Fields(line)
@@ -633,10 +665,10 @@ func binariesCurrent(root, binDir string) bool {
 			f = f[1:]
 		}
 		if len(f) >= 2 && f[0] == "k8s.io/kubernetes" {
-			return strings.HasPrefix(string(stamp), "k8s.io/kubernetes "+f[1]+" ")
+			return f[1], nil
 		}
 	}
-	return false
+	return "", fmt.Errorf("%s requires no k8s.io/kubernetes", path)
 }
 
 // repoRoot walks up from the working directory (a test runs in its

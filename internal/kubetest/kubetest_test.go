@@ -2,6 +2,7 @@ package kubetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -93,7 +94,7 @@ func TestSharedCluster(t *testing.T) {
 	c.CreateNode(t, "shared-node")
 
 	t.Run("kubectl with KubeconfigPath", func(t *testing.T) {
-		out, err := exec.Command("/usr/bin/kubectl", "--kubeconfig", c.KubeconfigPath, "get", "node", "shared-node", "-o", "name").CombinedOutput()
+		out, err := exec.Command(KubectlPath(t), "--kubeconfig", c.KubeconfigPath, "get", "node", "shared-node", "-o", "name").CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl: %v\n%s", err, out)
 		}
@@ -237,18 +238,57 @@ func TestTailFile(t *testing.T) {
 	}
 }
 
+// TestKubectlPath runs the kubectl KubectlPath returns: it must be the
+// release hack/tools/go.mod pins (the API server's), not some other kubectl.
+func TestKubectlPath(t *testing.T) {
+	kubectl := KubectlPath(t)
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "_output", "bin", "kubectl"); os.Getenv("KUBE_BIN_DIR") == "" && kubectl != want {
+		t.Errorf("KubectlPath = %s, want %s", kubectl, want)
+	}
+	out, err := exec.Command(kubectl, "version", "--client", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("%s version --client: %v", kubectl, err)
+	}
+	var version struct {
+		ClientVersion struct {
+			GitVersion string `json:"gitVersion"`
+		} `json:"clientVersion"`
+	}
+	if err := json.Unmarshal(out, &version); err != nil {
+		t.Fatalf("kubectl version --client -o json: %v\n%s", err, out)
+	}
+	want, err := pinnedKubeVersion(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := version.ClientVersion.GitVersion; got != want {
+		t.Errorf("kubectl version --client = %s, want %s (hack/tools/go.mod)", got, want)
+	}
+}
+
 func TestBinariesCurrent(t *testing.T) {
 	const gomod = "module x\n\nrequire (\n\tk8s.io/kubernetes v1.36.3 // indirect\n)\n\n// k8s.io/kubernetes replaces\n"
+	const binaries = " kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet\n"
 	tests := []struct {
 		name    string
 		stamp   string // "" = no stamp file
 		missing string // a binary not created
 		want    bool
 	}{
-		{name: "all present, same version", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8\n", want: true},
-		{name: "other version", stamp: "k8s.io/kubernetes v1.35.0 go1.26.8\n", want: false},
+		{name: "all present, same version", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8" + binaries, want: true},
+		{name: "other version", stamp: "k8s.io/kubernetes v1.35.0 go1.26.8" + binaries, want: false},
 		{name: "no stamp", want: false},
-		{name: "binary missing", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8\n", missing: "kubelet", want: false},
+		{name: "binary missing", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8" + binaries, missing: "kubelet", want: false},
+		{name: "kubectl missing", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8" + binaries, missing: "kubectl", want: false},
+		// A bin dir built before kubectl was added, with some other kubectl
+		// copied in: rebuilt, so every binary is of one build.
+		{name: "stamp from before kubectl", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8\n", want: false},
+		{name: "stamp lists other binaries", stamp: "k8s.io/kubernetes v1.36.3 go1.26.8 kube-apiserver kubelet\n", want: false},
+		{name: "garbage stamp", stamp: "v1.36.3\n", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
