@@ -551,6 +551,8 @@ func TestSelectorSource(t *testing.T) {
 		{"kernel transport off", noKernel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "0"}, probes.SourceKernel, false},
 		{"user write to /dev/kmsg", sel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "1", "SYSLOG_IDENTIFIER": "root"}, probes.SourceKmsgUser, true},
 		{"user write to /dev/kmsg posing as kubelet", noKernel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "1", "SYSLOG_IDENTIFIER": "kubelet"}, probes.SourceKmsgUser, true},
+		{"kube-proxy as a systemd unit", sel, map[string]string{"SYSLOG_IDENTIFIER": "kube-proxy-wrapper", "_SYSTEMD_UNIT": "kube-proxy.service"}, probes.SourceKubeProxy, true},
+		{"cri-dockerd", sel, map[string]string{"SYSLOG_IDENTIFIER": "cri-dockerd", "_SYSTEMD_UNIT": "cri-docker.service"}, probes.SourceDockerd, true},
 		{"unrelated", sel, map[string]string{"SYSLOG_IDENTIFIER": "sshd", "_SYSTEMD_UNIT": "ssh.service"}, "", false},
 	}
 	for _, tt := range tests {
@@ -564,14 +566,74 @@ func TestSelectorSource(t *testing.T) {
 }
 
 func TestSelectorMatches(t *testing.T) {
-	sel := selector{identifiers: map[string]probes.Source{"kubelet": "kubelet", "systemd": "systemd"}, units: map[string]probes.Source{"kubelet.service": "kubelet"}, kernel: true}
-	got := sel.matches()
-	for _, g := range got {
-		sort.Strings(g)
+	tests := []struct {
+		name string
+		sel  selector
+		want [][]string
+	}{
+		{
+			name: "identifiers, units and the kernel transport",
+			sel:  selector{identifiers: map[string]probes.Source{"kubelet": "kubelet", "systemd": "systemd"}, units: map[string]probes.Source{"kubelet.service": "kubelet"}, kernel: true},
+			want: [][]string{{"SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"}, {"_SYSTEMD_UNIT=kubelet.service"}, {"_TRANSPORT=kernel"}},
+		},
+		{
+			// signals.md §6 and DESIGN: the kubelet, containerd, CRI-O,
+			// dockerd (and its CRI shim), kube-proxy and systemd's unit
+			// messages, by identifier and by unit.
+			name: "defaults",
+			sel:  selector{identifiers: DefaultIdentifiers, units: DefaultUnits},
+			want: [][]string{
+				{"SYSLOG_IDENTIFIER=containerd", "SYSLOG_IDENTIFIER=crio", "SYSLOG_IDENTIFIER=dockerd", "SYSLOG_IDENTIFIER=kube-proxy", "SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"},
+				{"_SYSTEMD_UNIT=containerd.service", "_SYSTEMD_UNIT=cri-docker.service", "_SYSTEMD_UNIT=crio.service", "_SYSTEMD_UNIT=docker.service", "_SYSTEMD_UNIT=kube-proxy.service", "_SYSTEMD_UNIT=kubelet.service"},
+			},
+		},
 	}
-	want := [][]string{{"SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"}, {"_SYSTEMD_UNIT=kubelet.service"}, {"_TRANSPORT=kernel"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.sel.matches()
+			for _, g := range got {
+				sort.Strings(g)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("matches (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUnitMatchesReadByLibsystemd: lines a default unit writes under an
+// identifier the stream does not know are read through the unit match, by
+// libsystemd over a real journal file.
+func TestUnitMatchesReadByLibsystemd(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Now().Add(-time.Minute)
+	unitEntry := func(i int, identifier, unit, msg string) entry {
+		return entry{at: at.Add(time.Duration(i) * time.Second), fields: [][2]string{
+			{"_TRANSPORT", "stdout"}, {"PRIORITY", "3"}, {"SYSLOG_IDENTIFIER", identifier},
+			{"_SYSTEMD_UNIT", unit}, {"_PID", strconv.Itoa(1000 + i)}, {"MESSAGE", msg},
+		}}
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{
+		unitEntry(0, "kube-proxy-wrapper", "kube-proxy.service", "kube-proxy under a wrapper"),
+		unitEntry(1, "cri-dockerd", "cri-docker.service", "cri-dockerd line"),
+		unitEntry(2, "sshd", "ssh.service", "not for the stream"),
+	})
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Path: dir, Since: at.Add(-time.Second)})
+	sink := streamtest.NewSink(sinkTimeout)
+	if err := s.Run(context.Background(), sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	type read struct {
+		Source probes.Source
+		Text   string
+	}
+	var got []read
+	for _, l := range sink.Lines() {
+		got = append(got, read{l.Source, l.Text})
+	}
+	want := []read{{probes.SourceKubeProxy, "kube-proxy under a wrapper"}, {probes.SourceDockerd, "cri-dockerd line"}}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("matches (-want +got):\n%s", diff)
+		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }
 
