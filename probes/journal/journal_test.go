@@ -920,3 +920,118 @@ func TestBlockingSinkKeepsTheCursorAtWhatWasQueued(t *testing.T) {
 		t.Errorf("after the restart (-want +got):\n%s", diff)
 	}
 }
+
+// waitFor polls cond until it holds or sinkTimeout passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(sinkTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestJournalDirectoryGoneWhileFollowed: a host journal directory deleted
+// or emptied while it is read is not re-opened (so never re-created) but
+// reported the way a directory without journal files is at start — one
+// warning, no source delivered — and read again from where it stopped once
+// journal files are back. It is noticed at the idle reopen, and without one
+// when libsystemd reports the files gone.
+func TestJournalDirectoryGoneWhileFollowed(t *testing.T) {
+	const machineID = "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"
+	tests := []struct {
+		name   string
+		reopen time.Duration
+		// remove is what goes away, relative to the host root.
+		remove string
+	}{
+		{"deleted, reopened whenever idle", time.Nanosecond, "var/log/journal"},
+		{"deleted, never reopened", time.Hour, "var/log/journal"},
+		{"emptied, reopened whenever idle", time.Nanosecond, "var/log/journal/" + machineID},
+		{"emptied, never reopened", time.Hour, "var/log/journal/" + machineID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := hostJournalDirs(t, "var/log/journal/"+machineID)
+			dir := filepath.Join(root, "var/log/journal", machineID)
+			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "before")})
+			logs := &logBuffer{}
+			env := probes.Env{
+				Host: probes.NewFS(root), Clock: clock.RealClock{},
+				Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/var/log/journal"]}`)},
+			}
+			s := newStream(t, env, probes.StreamOptions{Follow: true})
+			s.log = slog.New(slog.NewTextHandler(logs, nil))
+			s.cfg.ReopenInterval = metav1.Duration{Duration: tt.reopen}
+			s.dirPoll = 20 * time.Millisecond
+			sink := streamtest.NewSink(sinkTimeout)
+			stop := follow(t, s, sink)
+			sink.WaitForText(t, "before")
+			waitFor(t, "the kubelet among the sources", func() bool { return slices.Contains(s.Sources(), probes.SourceKubelet) })
+
+			if err := os.RemoveAll(filepath.Join(root, tt.remove)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "no source delivered", func() bool { return len(s.Sources()) == 0 })
+			time.Sleep(10 * s.dirPoll) // polls (and, before the fix, reopens) of the gone directory
+			if _, err := os.Stat(filepath.Join(root, tt.remove)); err == nil {
+				t.Errorf("%s was re-created", tt.remove)
+			}
+			if n := strings.Count(logs.String(), "journal directory can no longer be read"); n != 1 {
+				t.Errorf("the loss was logged %d times, want once:\n%s", n, logs.String())
+			}
+			if !strings.Contains(logs.String(), "journal directory /var/log/journal") {
+				t.Errorf("the log does not name the directory:\n%s", logs.String())
+			}
+
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "after")})
+			sink.WaitForText(t, "after")
+			waitFor(t, "the kubelet among the sources again", func() bool { return slices.Contains(s.Sources(), probes.SourceKubelet) })
+			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "after 2")})
+			sink.WaitForText(t, "after 2")
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if diff := cmp.Diff([]string{"before", "after", "after 2"}, sink.Texts()); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestJournalDirGoneIsAnError: a --journal-dir that goes away while it is
+// followed ends the stream with the error a missing directory gets at
+// start, and is not re-created.
+func TestJournalDirGoneIsAnError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "capture")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "before")})
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir})
+	s.cfg.ReopenInterval = metav1.Duration{Duration: time.Nanosecond}
+	sink := streamtest.NewSink(sinkTimeout)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), sink) }()
+	sink.WaitForText(t, "before")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		want := "journal directory " + dir + ": stat " + dir + ": no such file or directory"
+		if err == nil || err.Error() != want {
+			t.Errorf("Run = %v, want %q", err, want)
+		}
+	case <-time.After(sinkTimeout):
+		t.Fatal("Run went on after its directory was deleted")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s was re-created", dir)
+	}
+}
