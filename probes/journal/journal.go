@@ -565,16 +565,33 @@ func checkDir(d journalDir) (skipped []string, err error) {
 		files = append(files, m...)
 	}
 	sort.Strings(files)
+	// noFiles says why nothing was found: the directory may have gone
+	// since the stat above (a glob of a missing directory is empty too).
+	noFiles := func() error {
+		if _, err := os.Stat(d.local); err != nil {
+			return fmt.Errorf("journal directory %s: %w", d.host, err)
+		}
+		return fmt.Errorf("journal directory %s %w", d.host, errNoJournalFiles)
+	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("journal directory %s %w", d.host, errNoJournalFiles)
+		return nil, noFiles()
 	}
 	var bad []string
+	present := 0
 	for _, f := range files {
-		if err := checkSignature(f); err != nil {
+		err := checkSignature(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // vacuumed (or the directory deleted) since the glob
+		}
+		present++
+		if err != nil {
 			bad = append(bad, err.Error())
 		}
 	}
-	if len(bad) == len(files) {
+	if present == 0 {
+		return nil, noFiles()
+	}
+	if len(bad) == present {
 		return nil, fmt.Errorf("journal directory %s has no readable journal file: %s", d.host, strings.Join(bad, "; "))
 	}
 	return bad, nil
