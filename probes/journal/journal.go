@@ -15,7 +15,9 @@
 // and after every 20,000 entries read so that following a storm does not
 // keep the whole storm mapped.
 // A journal directory without journal files (a fresh node before journald
-// flushed to /var/log/journal) is waited for, not failed on. When the sink
+// flushed to /var/log/journal) is waited for, not failed on, and so is one
+// deleted or emptied while it is read: every open, reopens included, first
+// checks that the directory still holds journal files. When the sink
 // is a probes.BlockingSink (the agent's queue) the stream waits for room
 // rather than dropping, and the cursor only moves past queued entries.
 //
@@ -227,8 +229,12 @@ const reopenAfterEntries = 20000
 // waited for rather than failed on: while none has files the stream
 // delivers no source (Sources is empty, so the agent calls the logs unread)
 // and says so once in the log, and a directory that gets files later is
-// read from then on. Reading --journal-dir, or not following, an empty
-// directory is an error.
+// read from then on. A directory that is deleted or loses its journal files
+// while it is read (seen when libsystemd reports files removed, and at every
+// reopen) is dropped with one warning, delivers nothing while no other
+// directory is read, and is read again from where it stopped once it has
+// journal files. Reading --journal-dir, or not following, an empty,
+// missing or vanished directory is an error.
 func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 	defer func() { s.delivering.End(s.opts.Follow, err) }()
 	watchHost := s.opts.Follow && s.opts.Path == ""
@@ -258,19 +264,33 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	msgs := make(chan entryMsg, 64)
-	// One result per reader; there is at most one reader per directory.
-	results := make(chan error, len(s.cfg.Directories)+1)
+	// One result per reader; there is at most one reader per directory at
+	// a time, and a directory gets a new one only after its last result
+	// was received.
+	results := make(chan readerEnd, len(s.cfg.Directories)+1)
 	var readers []*dirReader
 	reading := map[string]bool{}
+	// resume is where the reader of a directory that went away stopped:
+	// everything before it was handed on or is in msgs, so a new reader
+	// for the directory goes on from there.
+	resume := map[string]string{}
 	start := func(d journalDir, from time.Time) {
+		cursor := cursors[d.host]
+		if c := resume[d.host]; c != "" {
+			cursor = c
+		}
 		r := &dirReader{
 			dir: d.local, hostDir: d.host, sel: sel, follow: s.opts.Follow, since: from,
-			cursor: cursors[d.host], reopenEvery: s.cfg.ReopenInterval.Duration, reopenAfter: s.reopenAfter,
+			cursor: cursor, reopenEvery: s.cfg.ReopenInterval.Duration, reopenAfter: s.reopenAfter,
 			clock: s.env.Clock, log: s.log,
+			check: func() error {
+				_, err := checkDir(d)
+				return err
+			},
 		}
 		readers = append(readers, r)
 		reading[d.host] = true
-		wg.Go(func() { results <- r.run(ctx, msgs) })
+		wg.Go(func() { results <- readerEnd{r: r, err: r.run(ctx, msgs)} })
 	}
 	defer func() {
 		cancel()
@@ -292,10 +312,20 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 	}
 
 	var poll <-chan time.Time
+	var pollTicker *time.Ticker
+	startPolling := func() {
+		if pollTicker == nil {
+			pollTicker = time.NewTicker(s.dirPoll)
+			poll = pollTicker.C
+		}
+	}
+	defer func() {
+		if pollTicker != nil {
+			pollTicker.Stop()
+		}
+	}()
 	if watchHost && len(dirs) < len(s.cfg.Directories) {
-		t := time.NewTicker(s.dirPoll)
-		defer t.Stop()
-		poll = t.C
+		startPolling()
 	}
 	var save <-chan time.Time
 	if persist {
@@ -352,10 +382,25 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 			if !hand(m) {
 				return nil
 			}
-		case err := <-results:
+		case end := <-results:
 			running--
-			if err != nil {
-				return err
+			var gone *unreadableDirError
+			if watchHost && errors.As(end.err, &gone) {
+				// Deleted or emptied under the reader: wait for it as for
+				// a directory without journal files at start.
+				host := end.r.hostDir
+				delete(reading, host)
+				resume[host] = end.r.cursor
+				if len(reading) == 0 {
+					s.delivering.Begin(nil)
+				}
+				s.log.Warn("journal directory can no longer be read; reading it again once it has journal files",
+					"dir", host, "err", gone.err, "reading", len(reading), "poll", s.dirPoll)
+				startPolling()
+				continue
+			}
+			if end.err != nil {
+				return end.err
 			}
 			if !s.opts.Follow && running == 0 {
 				// Every reader returned after sending all it read.
@@ -371,7 +416,11 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 		case <-poll:
 			more, _ := s.directories(reading)
 			for _, d := range more {
-				s.log.Info("journal files appeared; reading them", "dir", d.host)
+				if _, back := resume[d.host]; back {
+					s.log.Info("journal directory readable again; reading on from where it stopped", "dir", d.host)
+				} else {
+					s.log.Info("journal files appeared; reading them", "dir", d.host)
+				}
 				from := latest
 				if !from.IsZero() {
 					from = from.Add(time.Microsecond)
@@ -388,6 +437,12 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 			return nil
 		}
 	}
+}
+
+// readerEnd is how one dirReader's run returned.
+type readerEnd struct {
+	r   *dirReader
+	err error
 }
 
 func merge(base, extra map[string]probes.Source) map[string]probes.Source {
@@ -423,7 +478,7 @@ func (s *Stream) readKernel() bool {
 func (s *Stream) directories(skip map[string]bool) ([]journalDir, []error) {
 	if s.opts.Path != "" {
 		d := journalDir{local: s.opts.Path, host: s.opts.Path}
-		if err := s.checkDir(d); err != nil {
+		if err := s.checkNewDir(d); err != nil {
 			return nil, []error{err}
 		}
 		return []journalDir{d}, nil
@@ -440,7 +495,7 @@ func (s *Stream) directories(skip map[string]bool) ([]journalDir, []error) {
 			continue
 		}
 		d := journalDir{local: local, host: host}
-		if err := s.checkDir(d); err != nil {
+		if err := s.checkNewDir(d); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				problems = append(problems, err)
 			}
@@ -490,17 +545,19 @@ const journalSignature = "LPKSHHRH"
 
 // checkDir fails unless d holds at least one journal file with a valid
 // header, in itself or a machine-id subdirectory, which is where
-// sd_journal_open_directory looks. libsystemd silently skips files it cannot
-// read, so an empty or corrupt directory would otherwise look like a quiet
-// node. It must run before sd_journal_open_directory, which creates missing
-// directories.
-func (s *Stream) checkDir(d journalDir) error {
+// sd_journal_open_directory looks; it also returns why each other journal
+// file there is skipped. libsystemd silently skips files it cannot read, so
+// an empty or corrupt directory would otherwise look like a quiet node. It
+// runs before every sd_journal_open_directory (the periodic reopens too):
+// on a missing directory that fails with a bare ENOENT, and on an emptied
+// one it succeeds and reads nothing.
+func checkDir(d journalDir) (skipped []string, err error) {
 	fi, err := os.Stat(d.local)
 	if err != nil {
-		return fmt.Errorf("journal directory %s: %w", d.host, err)
+		return nil, fmt.Errorf("journal directory %s: %w", d.host, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("journal directory %s is not a directory", d.host)
+		return nil, fmt.Errorf("journal directory %s is not a directory", d.host)
 	}
 	var files []string
 	for _, pattern := range []string{"*.journal", "*.journal~", "*/*.journal", "*/*.journal~"} {
@@ -508,22 +565,46 @@ func (s *Stream) checkDir(d journalDir) error {
 		files = append(files, m...)
 	}
 	sort.Strings(files)
-	if len(files) == 0 {
+	// noFiles says why nothing was found: the directory may have gone
+	// since the stat above (a glob of a missing directory is empty too).
+	noFiles := func() error {
+		if _, err := os.Stat(d.local); err != nil {
+			return fmt.Errorf("journal directory %s: %w", d.host, err)
+		}
 		return fmt.Errorf("journal directory %s %w", d.host, errNoJournalFiles)
 	}
+	if len(files) == 0 {
+		return nil, noFiles()
+	}
 	var bad []string
+	present := 0
 	for _, f := range files {
-		if err := checkSignature(f); err != nil {
+		err := checkSignature(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // vacuumed (or the directory deleted) since the glob
+		}
+		present++
+		if err != nil {
 			bad = append(bad, err.Error())
 		}
 	}
-	if len(bad) == len(files) {
-		return fmt.Errorf("journal directory %s has no readable journal file: %s", d.host, strings.Join(bad, "; "))
+	if present == 0 {
+		return nil, noFiles()
 	}
+	if len(bad) == present {
+		return nil, fmt.Errorf("journal directory %s has no readable journal file: %s", d.host, strings.Join(bad, "; "))
+	}
+	return bad, nil
+}
+
+// checkNewDir is checkDir for a directory about to be read: the files it
+// skips are said once here, not at every reopen.
+func (s *Stream) checkNewDir(d journalDir) error {
+	bad, err := checkDir(d)
 	if len(bad) > 0 {
 		s.log.Warn("skipping unreadable journal files", "dir", d.host, "files", strings.Join(bad, "; "))
 	}
-	return nil
+	return err
 }
 
 func checkSignature(path string) error {

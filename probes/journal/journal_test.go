@@ -551,6 +551,8 @@ func TestSelectorSource(t *testing.T) {
 		{"kernel transport off", noKernel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "0"}, probes.SourceKernel, false},
 		{"user write to /dev/kmsg", sel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "1", "SYSLOG_IDENTIFIER": "root"}, probes.SourceKmsgUser, true},
 		{"user write to /dev/kmsg posing as kubelet", noKernel, map[string]string{"_TRANSPORT": "kernel", "SYSLOG_FACILITY": "1", "SYSLOG_IDENTIFIER": "kubelet"}, probes.SourceKmsgUser, true},
+		{"kube-proxy as a systemd unit", sel, map[string]string{"SYSLOG_IDENTIFIER": "kube-proxy-wrapper", "_SYSTEMD_UNIT": "kube-proxy.service"}, probes.SourceKubeProxy, true},
+		{"cri-dockerd", sel, map[string]string{"SYSLOG_IDENTIFIER": "cri-dockerd", "_SYSTEMD_UNIT": "cri-docker.service"}, probes.SourceDockerd, true},
 		{"unrelated", sel, map[string]string{"SYSLOG_IDENTIFIER": "sshd", "_SYSTEMD_UNIT": "ssh.service"}, "", false},
 	}
 	for _, tt := range tests {
@@ -564,14 +566,74 @@ func TestSelectorSource(t *testing.T) {
 }
 
 func TestSelectorMatches(t *testing.T) {
-	sel := selector{identifiers: map[string]probes.Source{"kubelet": "kubelet", "systemd": "systemd"}, units: map[string]probes.Source{"kubelet.service": "kubelet"}, kernel: true}
-	got := sel.matches()
-	for _, g := range got {
-		sort.Strings(g)
+	tests := []struct {
+		name string
+		sel  selector
+		want [][]string
+	}{
+		{
+			name: "identifiers, units and the kernel transport",
+			sel:  selector{identifiers: map[string]probes.Source{"kubelet": "kubelet", "systemd": "systemd"}, units: map[string]probes.Source{"kubelet.service": "kubelet"}, kernel: true},
+			want: [][]string{{"SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"}, {"_SYSTEMD_UNIT=kubelet.service"}, {"_TRANSPORT=kernel"}},
+		},
+		{
+			// signals.md §6 and DESIGN: the kubelet, containerd, CRI-O,
+			// dockerd (and its CRI shim), kube-proxy and systemd's unit
+			// messages, by identifier and by unit.
+			name: "defaults",
+			sel:  selector{identifiers: DefaultIdentifiers, units: DefaultUnits},
+			want: [][]string{
+				{"SYSLOG_IDENTIFIER=containerd", "SYSLOG_IDENTIFIER=crio", "SYSLOG_IDENTIFIER=dockerd", "SYSLOG_IDENTIFIER=kube-proxy", "SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"},
+				{"_SYSTEMD_UNIT=containerd.service", "_SYSTEMD_UNIT=cri-docker.service", "_SYSTEMD_UNIT=crio.service", "_SYSTEMD_UNIT=docker.service", "_SYSTEMD_UNIT=kube-proxy.service", "_SYSTEMD_UNIT=kubelet.service"},
+			},
+		},
 	}
-	want := [][]string{{"SYSLOG_IDENTIFIER=kubelet", "SYSLOG_IDENTIFIER=systemd"}, {"_SYSTEMD_UNIT=kubelet.service"}, {"_TRANSPORT=kernel"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.sel.matches()
+			for _, g := range got {
+				sort.Strings(g)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("matches (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUnitMatchesReadByLibsystemd: lines a default unit writes under an
+// identifier the stream does not know are read through the unit match, by
+// libsystemd over a real journal file.
+func TestUnitMatchesReadByLibsystemd(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Now().Add(-time.Minute)
+	unitEntry := func(i int, identifier, unit, msg string) entry {
+		return entry{at: at.Add(time.Duration(i) * time.Second), fields: [][2]string{
+			{"_TRANSPORT", "stdout"}, {"PRIORITY", "3"}, {"SYSLOG_IDENTIFIER", identifier},
+			{"_SYSTEMD_UNIT", unit}, {"_PID", strconv.Itoa(1000 + i)}, {"MESSAGE", msg},
+		}}
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{
+		unitEntry(0, "kube-proxy-wrapper", "kube-proxy.service", "kube-proxy under a wrapper"),
+		unitEntry(1, "cri-dockerd", "cri-docker.service", "cri-dockerd line"),
+		unitEntry(2, "sshd", "ssh.service", "not for the stream"),
+	})
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Path: dir, Since: at.Add(-time.Second)})
+	sink := streamtest.NewSink(sinkTimeout)
+	if err := s.Run(context.Background(), sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	type read struct {
+		Source probes.Source
+		Text   string
+	}
+	var got []read
+	for _, l := range sink.Lines() {
+		got = append(got, read{l.Source, l.Text})
+	}
+	want := []read{{probes.SourceKubeProxy, "kube-proxy under a wrapper"}, {probes.SourceDockerd, "cri-dockerd line"}}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("matches (-want +got):\n%s", diff)
+		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }
 
@@ -856,5 +918,121 @@ func TestBlockingSinkKeepsTheCursorAtWhatWasQueued(t *testing.T) {
 	rest.WaitForText(t, "entry 9")
 	if diff := cmp.Diff(want[4:], rest.Texts()); diff != "" {
 		t.Errorf("after the restart (-want +got):\n%s", diff)
+	}
+}
+
+// waitFor polls cond until it holds or sinkTimeout passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(sinkTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestJournalDirectoryGoneWhileFollowed: a host journal directory deleted
+// or emptied while it is read is not re-opened (so never re-created) but
+// reported the way a directory without journal files is at start — one
+// warning, no source delivered — and read again from where it stopped once
+// journal files are back. It is noticed at the idle reopen, and without one
+// when libsystemd reports the files gone.
+func TestJournalDirectoryGoneWhileFollowed(t *testing.T) {
+	const machineID = "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"
+	tests := []struct {
+		name   string
+		reopen time.Duration
+		// remove is what goes away, relative to the host root.
+		remove string
+	}{
+		{"deleted, reopened whenever idle", time.Nanosecond, "var/log/journal"},
+		{"deleted, never reopened", time.Hour, "var/log/journal"},
+		{"emptied, reopened whenever idle", time.Nanosecond, "var/log/journal/" + machineID},
+		{"emptied, never reopened", time.Hour, "var/log/journal/" + machineID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := hostJournalDirs(t, "var/log/journal/"+machineID)
+			dir := filepath.Join(root, "var/log/journal", machineID)
+			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "before")})
+			logs := &logBuffer{}
+			env := probes.Env{
+				Host: probes.NewFS(root), Clock: clock.RealClock{},
+				Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/var/log/journal"]}`)},
+			}
+			s := newStream(t, env, probes.StreamOptions{Follow: true})
+			s.log = slog.New(slog.NewTextHandler(logs, nil))
+			s.cfg.ReopenInterval = metav1.Duration{Duration: tt.reopen}
+			s.dirPoll = 20 * time.Millisecond
+			sink := streamtest.NewSink(sinkTimeout)
+			stop := follow(t, s, sink)
+			sink.WaitForText(t, "before")
+			waitFor(t, "the kubelet among the sources", func() bool { return slices.Contains(s.Sources(), probes.SourceKubelet) })
+
+			if err := os.RemoveAll(filepath.Join(root, tt.remove)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "no source delivered", func() bool { return len(s.Sources()) == 0 })
+			time.Sleep(10 * s.dirPoll) // polls (and, before the fix, reopens) of the gone directory
+			if _, err := os.Stat(filepath.Join(root, tt.remove)); err == nil {
+				t.Errorf("%s was re-created", tt.remove)
+			}
+			if n := strings.Count(logs.String(), "journal directory can no longer be read"); n != 1 {
+				t.Errorf("the loss was logged %d times, want once:\n%s", n, logs.String())
+			}
+			if !strings.Contains(logs.String(), "journal directory /var/log/journal") {
+				t.Errorf("the log does not name the directory:\n%s", logs.String())
+			}
+
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "after")})
+			sink.WaitForText(t, "after")
+			waitFor(t, "the kubelet among the sources again", func() bool { return slices.Contains(s.Sources(), probes.SourceKubelet) })
+			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "after 2")})
+			sink.WaitForText(t, "after 2")
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if diff := cmp.Diff([]string{"before", "after", "after 2"}, sink.Texts()); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestJournalDirGoneIsAnError: a --journal-dir that goes away while it is
+// followed ends the stream with the error a missing directory gets at
+// start, and is not re-created. It is moved away, in one step, so that no
+// look sees it half deleted.
+func TestJournalDirGoneIsAnError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "capture")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "before")})
+	s := newStream(t, probes.Env{Host: probes.NewFS(t.TempDir())}, probes.StreamOptions{Follow: true, Path: dir})
+	s.cfg.ReopenInterval = metav1.Duration{Duration: time.Nanosecond}
+	sink := streamtest.NewSink(sinkTimeout)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), sink) }()
+	sink.WaitForText(t, "before")
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		want := "journal directory " + dir + ": stat " + dir + ": no such file or directory"
+		if err == nil || err.Error() != want {
+			t.Errorf("Run = %v, want %q", err, want)
+		}
+	case <-time.After(sinkTimeout):
+		t.Fatal("Run went on after its directory was deleted")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s was re-created", dir)
 	}
 }

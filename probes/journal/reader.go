@@ -54,6 +54,11 @@ type dirReader struct {
 	reopenAfter int
 	clock       clock.PassiveClock
 	log         *slog.Logger
+	// check is Stream.checkDir for this directory. Every open goes through
+	// it, not only the first: a directory deleted or emptied while the
+	// agent runs must be reported, not opened as an empty journal that
+	// reads nothing.
+	check func() error
 	// onUnread is set when positioning left the handle on an entry that
 	// has not been read yet, so the loop reads it before calling Next.
 	onUnread bool
@@ -61,8 +66,17 @@ type dirReader struct {
 	opens int
 }
 
+// unreadableDirError is the reader's end when its directory failed
+// checkDir: it is gone, has no journal files any more, or none readable.
+// Run waits for such a host directory to come back rather than failing.
+type unreadableDirError struct{ err error }
+
+func (e *unreadableDirError) Error() string { return e.err.Error() }
+func (e *unreadableDirError) Unwrap() error { return e.err }
+
 // run reads entries into out until the directory is read to the end (not
-// following) or ctx is done.
+// following), ctx is done, or the directory cannot be read any more
+// (*unreadableDirError). r.cursor is where it stopped.
 func (r *dirReader) run(ctx context.Context, out chan<- entryMsg) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -111,11 +125,20 @@ func (r *dirReader) run(ctx context.Context, out chan<- entryMsg) error {
 				openedAt, read = r.clock.Now(), 0
 				continue
 			}
-			if st := j.Wait(waitTimeout); st < 0 {
+			switch st := j.Wait(waitTimeout); {
+			case st < 0:
 				// No inotify (limit reached): poll instead.
 				select {
 				case <-ctx.Done():
 				case <-time.After(waitTimeout):
+				}
+			case st == sdjournal.SD_JOURNAL_INVALIDATE:
+				// Files were added or removed (a rotation, a vacuum, or
+				// the directory deleted): libsystemd drops what went
+				// away and reads on, so without a look a deleted
+				// directory would be a quiet journal until the reopen.
+				if err := r.check(); err != nil {
+					return &unreadableDirError{err: err}
 				}
 			}
 			continue
@@ -148,6 +171,9 @@ func (r *dirReader) run(ctx context.Context, out chan<- entryMsg) error {
 // open opens the directory with the stream's matches and positions the
 // handle after the cursor, or at since.
 func (r *dirReader) open() (*sdjournal.Journal, error) {
+	if err := r.check(); err != nil {
+		return nil, &unreadableDirError{err: err}
+	}
 	j, err := sdjournal.NewJournalFromDir(r.dir)
 	if err != nil {
 		if err.Error() == errNoLibsystemd {

@@ -39,11 +39,18 @@ var DefaultIdentifiers = map[string]probes.Source{
 
 // DefaultUnits maps _SYSTEMD_UNIT values to sources, for lines a unit writes
 // under another identifier (a wrapper script, a plugin binary).
+// kube-proxy usually runs as a pod (its log is a CRI file, probes/logfile),
+// but as a systemd unit on nodes built without kubeadm (kOps, some EKS
+// AMIs, kubernetes-the-hard-way). cri-docker.service is the CRI shim in
+// front of dockerd since dockershim left the kubelet (1.24): its lines are
+// the docker runtime's side of pod start-up, so they count as dockerd's.
 var DefaultUnits = map[string]probes.Source{
 	"kubelet.service":    probes.SourceKubelet,
 	"containerd.service": probes.SourceContainerd,
 	"crio.service":       probes.SourceCRIO,
 	"docker.service":     probes.SourceDockerd,
+	"cri-docker.service": probes.SourceDockerd,
+	"kube-proxy.service": probes.SourceKubeProxy,
 }
 
 // selector decides which journal entries the stream reads and which source

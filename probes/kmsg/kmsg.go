@@ -95,8 +95,8 @@ type Stream struct {
 }
 
 // New builds the stream. Reading the live log (no opts.Path) needs /dev/kmsg
-// to open; when the node does not allow that, New logs the cause once and
-// returns an error wrapping probes.ErrNotApplicable.
+// to open; when the node does not allow that, New logs the cause and returns
+// an error wrapping probes.ErrNotApplicable (see notReadable).
 func New(env probes.Env, opts probes.StreamOptions) (*Stream, error) {
 	cfg, err := ParseConfig(env.Settings)
 	if err != nil {
@@ -112,13 +112,22 @@ func New(env probes.Env, opts probes.StreamOptions) (*Stream, error) {
 	}
 	if err := CanRead(env.Host); err != nil {
 		if unreadable(err) {
-			log.Warn("cannot read the kernel log from /dev/kmsg; kernel rules use the journal's kernel transport instead",
-				"err", err, "hint", "mount /dev/kmsg and grant CAP_SYSLOG; printk.devkmsg=off on the kernel command line blocks readers too")
-			return nil, fmt.Errorf("%w: %w", err, probes.ErrNotApplicable)
+			return nil, notReadable(log, err)
 		}
 		return nil, err
 	}
 	return s, nil
+}
+
+// notReadable says why this node does not let the stream read /dev/kmsg and
+// returns the error that makes the agent stop the source for the rest of
+// its run (a source that does not apply is not restarted). So whichever of
+// New and Run meets the refusal first says it, and it is said once per
+// agent run however often the source was restarted before.
+func notReadable(log *slog.Logger, err error) error {
+	log.Warn("cannot read the kernel log from /dev/kmsg; kernel rules use the journal's kernel transport instead",
+		"err", err, "hint", "mount /dev/kmsg and grant CAP_SYSLOG; printk.devkmsg=off on the kernel command line blocks readers too")
+	return fmt.Errorf("%w: %w", err, probes.ErrNotApplicable)
 }
 
 // Name is "kmsg".
@@ -139,7 +148,9 @@ func (s *Stream) Run(ctx context.Context, sink probes.Sink) (err error) {
 	dev, err := openDevice(ctx, s.env.Host, s.opts.Follow)
 	if err != nil {
 		if unreadable(err) {
-			return fmt.Errorf("%w: %w", err, probes.ErrNotApplicable)
+			// Opened in New, refused now (the device unmounted, or its
+			// permissions changed, since).
+			return notReadable(s.log, err)
 		}
 		return fmt.Errorf("open %s: %w", devicePath, err)
 	}

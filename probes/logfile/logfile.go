@@ -7,7 +7,9 @@
 //
 // Tailing survives logrotate's create mode (the file is renamed and a new one
 // created: the old one is drained first), copytruncate and truncation (the
-// size drops below the read offset: reading restarts at 0), and finds files
+// size drops below the read offset, or — written again past it before the
+// tailer looked — the last bytes read are no longer there: reading restarts
+// at 0), and finds files
 // that appear later (a new kube-proxy pod) by fsnotify plus a poll (default
 // every 1s) that also covers filesystems without inotify. CRI lines
 // ("<RFC3339Nano> stdout|stderr F|P <msg>") are rejoined from their partial

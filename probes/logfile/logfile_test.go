@@ -173,65 +173,155 @@ func logrotate(t *testing.T, h host, directive string) {
 	}
 }
 
-func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
-	h := newHost(t)
-	h.appendLines("/var/log/kubelet.log", "before start")
-	sink := streamtest.NewSink(sinkTimeout)
-	follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
+// watchModes are the ways the tailer learns of changes: inotify (with the
+// poll as a backstop), and the poll alone (no inotify: its instance limit
+// reached, or a filesystem without it).
+var watchModes = []struct {
+	name      string
+	noInotify bool
+}{{"inotify", false}, {"poll only", true}}
 
-	// The writer (kubelet) keeps its fd across the rename until it reopens.
-	writer, err := os.OpenFile(h.path("/var/log/kubelet.log"), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close()
-	if _, err := writer.WriteString("before rotate\n"); err != nil {
-		t.Fatal(err)
-	}
-	sink.WaitForText(t, "before rotate")
-	logrotate(t, h, "create")
-	if _, err := os.Stat(h.path("/var/log/kubelet.log.1")); err != nil {
-		t.Fatalf("logrotate did not rename the file: %v", err)
-	}
-	if _, err := writer.WriteString("late write to the renamed file\n"); err != nil {
-		t.Fatal(err)
-	}
-	h.appendLines("/var/log/kubelet.log", "after rotate")
-	sink.WaitForText(t, "after rotate")
-	sink.WaitForText(t, "late write to the renamed file")
-	want := []string{"before rotate", "late write to the renamed file", "after rotate"}
-	if diff := cmp.Diff(want, sink.Texts()); diff != "" {
-		t.Errorf("lines across rotation (-want +got):\n%s", diff)
+func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
+	for _, mode := range watchModes {
+		t.Run(mode.name, func(t *testing.T) {
+			h := newHost(t)
+			h.appendLines("/var/log/kubelet.log", "before start")
+			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
+			s.noInotify = mode.noInotify
+			sink := streamtest.NewSink(sinkTimeout)
+			follow(t, s, sink)
+
+			// The writer (kubelet) keeps its fd across the rename until it reopens.
+			writer, err := os.OpenFile(h.path("/var/log/kubelet.log"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer writer.Close()
+			if _, err := writer.WriteString("before rotate\n"); err != nil {
+				t.Fatal(err)
+			}
+			sink.WaitForText(t, "before rotate")
+			logrotate(t, h, "create")
+			if _, err := os.Stat(h.path("/var/log/kubelet.log.1")); err != nil {
+				t.Fatalf("logrotate did not rename the file: %v", err)
+			}
+			if _, err := writer.WriteString("late write to the renamed file\n"); err != nil {
+				t.Fatal(err)
+			}
+			h.appendLines("/var/log/kubelet.log", "after rotate")
+			sink.WaitForText(t, "after rotate")
+			sink.WaitForText(t, "late write to the renamed file")
+			want := []string{"before rotate", "late write to the renamed file", "after rotate"}
+			if diff := cmp.Diff(want, sink.Texts()); diff != "" {
+				t.Errorf("lines across rotation (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
 func TestTruncationRestartsAtZero(t *testing.T) {
+	refill := "refill " + strings.Repeat("x", 200)
 	tests := []struct {
 		name     string
 		truncate func(t *testing.T, h host)
+		// written are the lines in the file when the tailer first looks
+		// at it after the truncation.
+		written []string
 	}{
-		{"logrotate copytruncate", func(t *testing.T, h host) { logrotate(t, h, "copytruncate") }},
-		{"truncate in place", func(t *testing.T, h host) {
+		{name: "logrotate copytruncate", truncate: func(t *testing.T, h host) { logrotate(t, h, "copytruncate") }},
+		{name: "truncate in place", truncate: func(t *testing.T, h host) {
 			if err := os.Truncate(h.path("/var/log/kubelet.log"), 0); err != nil {
 				t.Fatal(err)
 			}
 		}},
+		{
+			// The file never looks shorter than the read offset: an
+			// inotify event for the truncation merged with the write's,
+			// or the poll between them missed.
+			name: "refilled past the read offset before the tailer looks",
+			truncate: func(t *testing.T, h host) {
+				if err := os.Truncate(h.path("/var/log/kubelet.log"), 0); err != nil {
+					t.Fatal(err)
+				}
+				h.appendLines("/var/log/kubelet.log", refill)
+			},
+			written: []string{refill},
+		},
+	}
+	for _, mode := range watchModes {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				h := newHost(t)
+				h.appendLines("/var/log/kubelet.log", "before start")
+				s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
+				s.noInotify = mode.noInotify
+				sink := streamtest.NewSink(sinkTimeout)
+				follow(t, s, sink)
+				h.appendLines("/var/log/kubelet.log", "first line written while tailing", "second line written while tailing")
+				sink.WaitForText(t, "second line written while tailing")
+
+				tt.truncate(t, h)
+				h.appendLines("/var/log/kubelet.log", "after truncation")
+				sink.WaitForText(t, "after truncation")
+				want := append([]string{"first line written while tailing", "second line written while tailing"}, tt.written...)
+				want = append(want, "after truncation")
+				if diff := cmp.Diff(want, sink.Texts()); diff != "" {
+					t.Errorf("lines across truncation (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// TestRefilledBeforeAnythingWasRead: a file the first scan placed at its
+// end, truncated and written past that end before the tailer read from it,
+// is read from its start.
+func TestRefilledBeforeAnythingWasRead(t *testing.T) {
+	for _, mode := range watchModes {
+		t.Run(mode.name, func(t *testing.T) {
+			h := newHost(t)
+			h.appendLines("/var/log/kubelet.log", "an old line from before the agent started")
+			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
+			s.noInotify = mode.noInotify
+			sink := streamtest.NewSink(sinkTimeout)
+			follow(t, s, sink)
+
+			if err := os.Truncate(h.path("/var/log/kubelet.log"), 0); err != nil {
+				t.Fatal(err)
+			}
+			long := "the new file's first line, longer than all the old content together"
+			h.appendLines("/var/log/kubelet.log", long, "second")
+			sink.WaitForText(t, "second")
+			if diff := cmp.Diff([]string{long, "second"}, sink.Texts()); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReaderMark(t *testing.T) {
+	long := strings.Repeat("a", markBytes-10) + strings.Repeat("b", 20)
+	tests := []struct {
+		name   string
+		chunks []string
+		want   string
+	}{
+		{"nothing read", nil, ""},
+		{"short reads add up", []string{"abc", "def"}, "abcdef"},
+		{"a long read keeps its end", []string{"x", long}, long[len(long)-markBytes:]},
+		{"a short read after a full mark shifts it", []string{long, "zz"}, long[len(long)-markBytes+2:] + "zz"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(t)
-			h.appendLines("/var/log/kubelet.log", "before start")
-			sink := streamtest.NewSink(sinkTimeout)
-			follow(t, newStream(t, h.env(""), probes.StreamOptions{Follow: true}), sink)
-			h.appendLines("/var/log/kubelet.log", "first line written while tailing", "second line written while tailing")
-			sink.WaitForText(t, "second line written while tailing")
-
-			tt.truncate(t, h)
-			h.appendLines("/var/log/kubelet.log", "after truncation")
-			sink.WaitForText(t, "after truncation")
-			want := []string{"first line written while tailing", "second line written while tailing", "after truncation"}
-			if diff := cmp.Diff(want, sink.Texts()); diff != "" {
-				t.Errorf("lines across truncation (-want +got):\n%s", diff)
+			r := &fileReader{mark: make([]byte, 0, markBytes)}
+			for _, c := range tt.chunks {
+				r.remember([]byte(c))
+			}
+			if diff := cmp.Diff(tt.want, string(r.mark)); diff != "" {
+				t.Errorf("mark (-want +got):\n%s", diff)
+			}
+			if cap(r.mark) != markBytes {
+				t.Errorf("mark grew to %d bytes of capacity, want %d", cap(r.mark), markBytes)
 			}
 		})
 	}

@@ -40,10 +40,17 @@ type tail struct {
 	goneSince time.Time
 }
 
+// markBytes is how much of what was read last a fileReader remembers.
+const markBytes = 64
+
 // fileReader is one open file and the line it is in the middle of.
 type fileReader struct {
 	f      *os.File
 	offset int64
+	// mark is the last bytes before offset (up to markBytes), as read. A
+	// file truncated and written again past offset before the tailer looks
+	// never seems shorter; its bytes before offset differ instead.
+	mark []byte
 	// line holds the start of a line whose newline has not been read yet,
 	// at most MaxLineBytes of it; overlong says bytes were dropped.
 	line     []byte
@@ -287,14 +294,46 @@ func (t *tailer) openReader(local string, atEnd bool) (*fileReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &fileReader{f: f, cri: criJoiner{max: t.s.cfg.MaxLineBytes}}
+	r := &fileReader{f: f, cri: criJoiner{max: t.s.cfg.MaxLineBytes}, mark: make([]byte, 0, markBytes)}
 	if atEnd {
 		if r.offset, err = f.Seek(0, io.SeekEnd); err != nil {
 			f.Close()
 			return nil, err
 		}
+		n := min(r.offset, markBytes)
+		r.mark = r.mark[:n]
+		if _, err := f.ReadAt(r.mark, r.offset-n); err != nil {
+			r.mark = r.mark[:0] // unverifiable until something is read
+		}
 	}
 	return r, nil
+}
+
+// remember keeps the tail of what was just read as the mark.
+func (r *fileReader) remember(chunk []byte) {
+	if len(chunk) >= markBytes {
+		r.mark = append(r.mark[:0], chunk[len(chunk)-markBytes:]...)
+		return
+	}
+	if drop := len(r.mark) + len(chunk) - markBytes; drop > 0 {
+		r.mark = r.mark[:copy(r.mark, r.mark[drop:])]
+	}
+	r.mark = append(r.mark, chunk...)
+}
+
+// rewritten says whether the bytes before offset are no longer those read
+// there: the file was truncated and written again (copytruncate, "> file")
+// at least up to offset since the tailer last looked.
+func (r *fileReader) rewritten() bool {
+	if len(r.mark) == 0 {
+		return false
+	}
+	var buf [markBytes]byte
+	n, err := r.f.ReadAt(buf[:len(r.mark)], r.offset-int64(len(r.mark)))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false // cannot tell; the size check still applies
+	}
+	return !bytes.Equal(buf[:n], r.mark)
 }
 
 // check follows the file's path: a new file there (rotation), a shorter file
@@ -348,14 +387,16 @@ func (t *tailer) check(ctx context.Context, tl *tail) {
 			t.read(ctx, tl, tl.cur)
 			t.finish(tl, tl.old)
 			tl.old, tl.oldSince, tl.cur = tl.cur, now, nil
-		case openInfo.Size() < tl.cur.offset:
-			// copytruncate or "> file": the content we were reading is gone.
+		case openInfo.Size() < tl.cur.offset || tl.cur.rewritten():
+			// copytruncate or "> file": the content we were reading is
+			// gone, and what is there now was written from the start.
 			t.s.log.Debug("log file truncated; reading from its start", "path", tl.host, "size", openInfo.Size(), "offset", tl.cur.offset)
 			if _, err := tl.cur.f.Seek(0, io.SeekStart); err != nil {
 				t.s.log.Debug("cannot rewind truncated log file", "path", tl.host, "err", err)
 				return
 			}
 			tl.cur.offset = 0
+			tl.cur.mark = tl.cur.mark[:0]
 			tl.cur.line, tl.cur.overlong = tl.cur.line[:0], false
 			tl.cur.cri.reset()
 		}
@@ -404,6 +445,7 @@ func (t *tailer) read(ctx context.Context, tl *tail, r *fileReader) {
 		n, err := r.f.Read(t.buf)
 		if n > 0 {
 			r.offset += int64(n)
+			r.remember(t.buf[:n])
 			t.consume(tl, r, t.buf[:n])
 		}
 		if err != nil {
