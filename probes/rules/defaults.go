@@ -42,17 +42,52 @@ func sources(s ...probes.Source) []probes.Source { return s }
 const (
 	// sandboxImagePattern: containerd ≤ 2.2 wraps the pull error in "failed to
 	// get sandbox image %q"; containerd 2.3+ (and kubelet's FailedCreatePodSandBox
-	// texts, CRI-O, dockershim) only say which ref failed to pull, so those
-	// count only when the ref looks like a pause/sandbox image
+	// texts, CRI-O, dockershim) only say which ref failed to pull — or, for a
+	// local lookup error in 2.3's ensurePauseImageExists, "failed to get image
+	// %q" — so those count only when the ref looks like a pause/sandbox image
 	// (signals.md §4.4). containerd's own `PullImage "<ref>"` counts only with
 	// "failed" (it logs the same text at info level for every pull). Quotes
 	// may be escaped (\") inside klog values.
 	sandboxImagePattern = `failed to get sandbox image \\*"(?P<image>[^"\\]+)` +
-		`|(?:failed to pull image|failed pulling image|failed to pull and unpack image) \\*"(?P<image>[^"\\]*(?:pause|sandbox)[^"\\]*)\\*"` +
+		`|(?:failed to pull image|failed pulling image|failed to pull and unpack image|failed to get image) \\*"(?P<image>[^"\\]*(?:pause|sandbox)[^"\\]*)\\*"` +
 		`|PullImage \\*"(?P<image>[^"\\]*(?:pause|sandbox)[^"\\]*)\\*" failed`
-	sandboxImageMessage = `the sandbox (pause) image ${image} cannot be pulled: no new pod can start on this node`
+	sandboxImageMessage = `the runtime cannot pull or read the sandbox (pause) image ${image}: no new pod can start on this node`
 	sandboxImageRemedy  = `make the pause image available and pinned: pull it by hand (crictl pull ${image}) after fixing registry access or credentials, ` +
 		`or import it offline (ctr -n k8s.io images import pause.tar); keep containerd's sandbox_image / CRI-O's pause_image and kubelet's --pod-infra-container-image on the same ref`
+
+	// rateLimitPattern: the registry refused a pull with HTTP 429. The error
+	// code "toomanyrequests" (containerd renders TOOMANYREQUESTS lower-case,
+	// Docker Hub's "toomanyrequests: You have reached your pull rate limit",
+	// ECR's "toomanyrequests: Rate exceeded") and containers/image's
+	// ErrTooManyRequests ("too many requests to registry", CRI-O) name the
+	// registry by themselves. A bare "429 Too Many Requests" (registries that
+	// send no error body, containerd 2.x "unexpected status from HEAD request
+	// to …") counts only after an image ref or a registry URL (host/v2/…):
+	// kubelet's client-go logs the API server's own 429s in the same words.
+	// The image is the first ref named: `image "<ref>"` (kubelet, containerd's
+	// PullImage) or containers/image's `docker://<ref>: `.
+	rateLimitPattern = `(?:` + imageRefPattern + `.*?)?(?:toomanyrequests|too many requests to registry)` +
+		`|(?:` + imageRefPattern + `|https?://[^/\s"\\]+/v2/).*?429 Too Many Requests`
+	imageRefPattern  = `(?:image \\*"(?P<image>[^"\\]+)\\*"|docker://(?P<image>[^\s"\\]+?):? )`
+	rateLimitSummary = "the registry refused an image pull with HTTP 429 (toomanyrequests, e.g. the Docker Hub pull rate limit)"
+	// rateLimitMessage says toomanyrequests for every 429: it is the
+	// distribution spec's error code for that status.
+	rateLimitMessage = `the registry rate-limited pulling ${image:-an image} (toomanyrequests)`
+	rateLimitRemedy  = `authenticate pulls (imagePullSecrets with a registry account), mirror the images to your own registry or a pull-through cache ` +
+		`(containerd mirrors in /etc/containerd/certs.d), and avoid needless pulls (imagePullPolicy: IfNotPresent)`
+	rateLimitRemedyCRIO = `authenticate pulls (imagePullSecrets with a registry account), mirror the images to your own registry or a pull-through cache ` +
+		`(CRI-O mirrors in /etc/containers/registries.conf), and avoid needless pulls (imagePullPolicy: IfNotPresent)`
+
+	// diskFullPattern: ENOSPC in kubelet's and the runtimes' logs (signals.md
+	// §6): unpacking image layers, writing container logs, volumes. Not the
+	// inotify variant (fs.inotify.max_user_watches is exhausted, not the
+	// disk) and not cgroup mkdir failures (CgroupCreateFailing).
+	diskFullPattern = `(?:(?P<op>[a-z]+) (?P<path>/[^:"\s]*): )?no space left on device`
+	diskFullExclude = `(?i)inotify|fsnotify|too many open files|watch|mkdir /sys/fs/cgroup`
+	diskFullSummary = "a write failed with ENOSPC (no space left on device)"
+	diskFullMessage = `a write failed with "no space left on device" on ${path:-a node filesystem}`
+	diskFullRemedy  = `find the full filesystem with df -h and df -i (inodes run out too); free space (crictl rmi --prune; journalctl --vacuum-size=500M; ` +
+		`old files under /var/log) or grow the disk`
 
 	// cgroupMkdirPattern covers kubelet's pod cgroups and runc's container
 	// cgroups through containerd/CRI-O, both runc eras (signals.md §1.2 G).
@@ -72,6 +107,10 @@ const (
 
 // runtimeRules are the rules containerd and CRI-O share.
 func runtimeRules(prefix string, src probes.Source) []Rule {
+	rateLimitFix := rateLimitRemedy
+	if src == probes.SourceCRIO {
+		rateLimitFix = rateLimitRemedyCRIO
+	}
 	return []Rule{
 		{
 			Name:      prefix + "-sandbox-image-pull-failing",
@@ -117,6 +156,29 @@ func runtimeRules(prefix string, src probes.Source) []Rule {
 			Summary:  "one cgroup mkdir failed with ENOMEM or ENOSPC",
 			Message:  `mkdir ${path} failed: ${error}`,
 			Remedy:   cgroupLeakRemedy,
+		},
+		{
+			Name:            prefix + "-image-pull-rate-limited",
+			Sources:         sources(src),
+			CaseInsensitive: true,
+			Pattern:         rateLimitPattern,
+			Reason:          "ImagePullRateLimited",
+			Severity:        probes.SeverityWarning,
+			Summary:         rateLimitSummary,
+			Message:         rateLimitMessage,
+			Remedy:          rateLimitFix,
+			Subject:         "${image}",
+		},
+		{
+			Name:     prefix + "-disk-full",
+			Sources:  sources(src),
+			Pattern:  diskFullPattern,
+			Exclude:  diskFullExclude,
+			Reason:   "DiskFull",
+			Severity: probes.SeverityProblem,
+			Summary:  diskFullSummary,
+			Message:  diskFullMessage,
+			Remedy:   diskFullRemedy,
 		},
 	}
 }

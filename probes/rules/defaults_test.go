@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +102,91 @@ func TestDefaultRulesCoverage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDefaultRulesNearMisses holds every default rule to at least one near
+// miss of its own: a case naming the rule in nearMissOf. Its line resembles
+// the rule's signal — it shares, ignoring case, at least 8 bytes (or the
+// whole of a shorter literal) with one of the literals the rule's prefilter
+// looks for — and must not match the rule: on a source the rule reads, the
+// pattern does not match, the exclude pattern does, or the context a required
+// recall needs is missing. A kernel rule's near miss may also be its text
+// written to /dev/kmsg from user space (signals.md §7.1: test scripts do
+// that), which no kernel rule reads. TestDefaultPacks checks what the line
+// fires instead, if anything.
+func TestDefaultRulesNearMisses(t *testing.T) {
+	e := newTestEngine(t, DefaultRules())
+	byName := map[string]*compiledRule{}
+	for _, c := range e.rules {
+		byName[c.Name] = c
+	}
+	nearMisses := map[string]int{}
+	for _, tc := range allPackCases() {
+		for _, name := range tc.nearMissOf {
+			c := byName[name]
+			if c == nil {
+				t.Errorf("case %q: nearMissOf names %q, not a default rule", tc.name, name)
+				continue
+			}
+			lits, _ := matcherLiterals(c.re)
+			if !resembles(lits, tc.line) {
+				t.Errorf("case %q is no near miss of %s: it shares no 8 bytes with its literals %s", tc.name, name, showLiterals(c.re))
+				continue
+			}
+			switch {
+			case containsSource(c.Sources, tc.source):
+				matched := c.re.MatchString(tc.line) && (c.exclude == nil || !c.exclude.MatchString(tc.line))
+				fired := slices.ContainsFunc(tc.want, func(w want) bool {
+					return w.Check == c.Check && w.Reason == c.Reason && w.Condition == c.Condition
+				})
+				if fired || (matched && !requiresRecall(c)) {
+					t.Errorf("case %q is no near miss of %s: the rule matches it", tc.name, name)
+					continue
+				}
+			case tc.source == probes.SourceKmsgUser && containsSource(c.Sources, probes.SourceKernel):
+			default:
+				t.Errorf("case %q is no near miss of %s: the rule does not read %s", tc.name, name, tc.source)
+				continue
+			}
+			nearMisses[name]++
+		}
+	}
+	for _, c := range e.rules {
+		t.Run(c.Name, func(t *testing.T) {
+			if nearMisses[c.Name] == 0 {
+				t.Errorf("no near miss of its own: add a benign line that resembles its signal (literals %s) but must not match, with nearMissOf %q", showLiterals(c.re), c.Name)
+			}
+		})
+	}
+}
+
+// resembles reports whether line shares, ignoring case, 8 bytes (or a whole
+// shorter literal) with one of lits.
+func resembles(lits []literal, line string) bool {
+	line = strings.ToLower(line)
+	for _, l := range lits {
+		text := strings.ToLower(l.text)
+		n := min(8, len(text))
+		for i := 0; i+n <= len(text); i++ {
+			if strings.Contains(line, text[i:i+n]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func requiresRecall(c *compiledRule) bool {
+	return slices.ContainsFunc(c.Recall, func(r Recall) bool { return r.Required })
+}
+
+func showLiterals(re *regexp.Regexp) string {
+	lits, _ := matcherLiterals(re)
+	var out []string
+	for _, l := range lits {
+		out = append(out, strconv.Quote(showLiteral(l)))
+	}
+	return strings.Join(out, ", ")
 }
 
 func containsSource(list []probes.Source, s probes.Source) bool {

@@ -2,9 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"log/slog"
 	"math/bits"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,10 @@ type Options struct {
 	// ContextEntries bounds, per context rule, how many remembered lines are
 	// kept. Default 32.
 	ContextEntries int
+	// Logger receives one warning per rule that the literal prefilter cannot
+	// narrow (see NewEngine). Default: slog.Default(), so the warning is not
+	// lost when a caller passes none.
+	Logger *slog.Logger
 
 	// noPrefilter runs every rule's regexp on every line (tests only: the
 	// reference the prefilter is checked against).
@@ -79,6 +85,14 @@ type sourceIndex struct {
 
 // NewEngine validates and indexes rules. Errors name the rule and field:
 // duplicate names, bad regexps, unknown sources, missing remedies.
+//
+// A rule whose pattern (or recovery pattern) yields no literal every match
+// must contain, and an imported NPD rule that can match across lines, is
+// tried on every line of its sources instead of only on the lines the
+// prefilter admits; one whose literals are one or two bytes long is tried on
+// almost every line. Such a rule is accepted — it may be exactly what the user
+// wants — but NewEngine logs one warning naming it, because on a busy source
+// it costs a regexp run per line.
 func NewEngine(rules []Rule, opts Options) (*Engine, error) {
 	e := &Engine{
 		clock:          opts.Clock,
@@ -112,12 +126,49 @@ func NewEngine(rules []Rule, opts Options) (*Engine, error) {
 	if i, err := linkRules(e.rules); err != nil {
 		return nil, fmt.Errorf("rule %d %q: %w", i, e.rules[i].Name, err)
 	}
-	e.index()
+	unfiltered := e.index()
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	for _, u := range unfiltered {
+		logger.Warn("log rule runs on every line of its sources: the prefilter cannot narrow it",
+			"rule", u.rule.Name, "check", u.rule.Check, "sources", u.rule.Sources, "why", u.why())
+	}
 	e.reasons = reasonsOf(e.rules)
 	return e, nil
 }
 
-func (e *Engine) index() {
+// minSelectiveLiteral is the shortest literal that narrows a rule to fewer
+// lines than "almost all": one or two bytes (a digit, ":", "E") are in nearly
+// every log line.
+const minSelectiveLiteral = 3
+
+// unfilteredRule is a rule the prefilter cannot narrow, and why.
+type unfilteredRule struct {
+	rule      *compiledRule
+	pattern   bool // Pattern yields no literal
+	recovery  bool // Clear.Recovery yields no literal
+	multiLine int  // > 0: an NPD rule searched in this many buffered messages
+}
+
+func (u *unfilteredRule) why() string {
+	var parts []string
+	if u.pattern {
+		parts = append(parts, "its pattern has no literal text of 3 or more bytes that every match must contain")
+	}
+	if u.recovery {
+		parts = append(parts, "its recovery pattern has no literal text of 3 or more bytes that every match must contain")
+	}
+	if u.multiLine > 0 {
+		parts = append(parts, fmt.Sprintf("its NPD pattern can match across lines, so it is searched in the last %d messages on every line", u.multiLine))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// index builds the per-source prefilters and returns, in rule order, the
+// rules they cannot narrow.
+func (e *Engine) index() []*unfilteredRule {
 	type pending struct {
 		matchers []*matcher
 		lits     []literal
@@ -127,6 +178,15 @@ func (e *Engine) index() {
 		npd      []*npdFile
 	}
 	bySource := map[probes.Source]*pending{}
+	var unfiltered []*unfilteredRule
+	note := func(c *compiledRule) *unfilteredRule {
+		if n := len(unfiltered); n > 0 && unfiltered[n-1].rule == c {
+			return unfiltered[n-1]
+		}
+		u := &unfilteredRule{rule: c}
+		unfiltered = append(unfiltered, u)
+		return u
+	}
 	get := func(s probes.Source) *pending {
 		p := bySource[s]
 		if p == nil {
@@ -140,6 +200,13 @@ func (e *Engine) index() {
 		id := int32(len(p.matchers))
 		p.matchers = append(p.matchers, m)
 		lits, ok := matcherLiterals(m.re)
+		if !ok || (len(lits) > 0 && minLen(lits) < minSelectiveLiteral) {
+			if m.recovery {
+				note(m.rule).recovery = true
+			} else {
+				note(m.rule).pattern = true
+			}
+		}
 		if !ok {
 			p.always = append(p.always, id)
 			return
@@ -159,6 +226,7 @@ func (e *Engine) index() {
 	for _, c := range e.rules {
 		for _, s := range c.Sources {
 			if c.npd != nil && c.npd.multiLine {
+				note(c).multiLine = c.npd.file.bufferSize
 				p := get(s)
 				if !slices.Contains(p.npd, c.npd.file) {
 					p.npd = append(p.npd, c.npd.file)
@@ -183,6 +251,7 @@ func (e *Engine) index() {
 			npdFiles: p.npd,
 		}
 	}
+	return unfiltered
 }
 
 // matcherLiterals is requiredLiterals for a compiled regexp.

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -482,5 +484,99 @@ func TestDefaultReasonsHaveSources(t *testing.T) {
 		if r.Condition == "KernelDeadlock" && !slices.Equal(r.Sources, []probes.Source{probes.SourceKernel}) {
 			t.Errorf("KernelDeadlock reason %s reads %v, want only the kernel log", r.Reason, r.Sources)
 		}
+	}
+}
+
+// TestUnfilteredRuleWarning checks the one warning NewEngine logs per rule
+// the literal prefilter cannot narrow — user rules from the AgentConfig and
+// imported NPD rules alike — and that such rules still load and match.
+func TestUnfilteredRuleWarning(t *testing.T) {
+	user, err := DecodeUserRules(settings(`{"rules": [
+	  {"name": "upper-only", "sources": ["kubelet", "containerd"], "pattern": "\\d{5,} restarts|^[[:upper:]]+$",
+	   "reason": "Shouting", "message": "shouting", "remedy": "lower the volume"},
+	  {"name": "gpu-lost", "sources": ["kernel"], "pattern": "NVRM: GPU (?P<pci>\\S+) has fallen off the bus", "kind": "permanent",
+	   "condition": "GPUProblem", "reason": "GPULost", "severity": "problem", "message": "GPU ${pci} is gone", "remedy": "reboot",
+	   "clear": {"recovery": "^[0-9a-f]{4}:[0-9a-f]{2}$"}},
+	  {"name": "etcd-slow", "sources": ["kubelet"], "pattern": "slow fdatasync took (?P<took>\\S+)",
+	   "reason": "EtcdSlowDisk", "message": "etcd fdatasync took ${took}", "remedy": "move /var/lib/etcd to a faster disk"},
+	  {"name": "huge-line", "sources": ["kube-proxy"], "pattern": "^.{1000,}$", "reason": "HugeLine", "message": "a huge line", "remedy": "log less"}
+	]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	npd, err := ParseNPD([]byte(`{"plugin": "journald", "pluginConfig": {"source": "kubelet"}, "bufferSize": 4,
+	  "conditions": [{"type": "KubeletStuck", "reason": "Fine", "message": "ok"}],
+	  "rules": [
+	    {"type": "temporary", "reason": "AnyNumber", "pattern": "[0-9]+"},
+	    {"type": "permanent", "condition": "KubeletStuck", "reason": "TwoLines", "pattern": "sync failed\\nretrying"},
+	    {"type": "temporary", "reason": "Fine", "pattern": "PLEG is not healthy.*"}
+	  ]}`), "kubelet-extra.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type warning struct {
+		Level, Msg, Rule, Check, Why string
+		Sources                      []string
+	}
+	var log strings.Builder
+	e, err := NewEngine(append(append(DefaultRules(), user...), npd...), Options{
+		Clock:  clocktesting.NewFakePassiveClock(testStart),
+		Logger: slog.New(slog.NewJSONHandler(&log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []warning
+	for _, l := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var w warning
+		if err := json.Unmarshal([]byte(l), &w); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		got = append(got, w)
+	}
+	const msg = "log rule runs on every line of its sources: the prefilter cannot narrow it"
+	want := []warning{
+		{Level: "WARN", Msg: msg, Rule: "upper-only", Check: UserRulesCheck, Sources: []string{"kubelet", "containerd"},
+			Why: "its pattern has no literal text of 3 or more bytes that every match must contain"},
+		{Level: "WARN", Msg: msg, Rule: "gpu-lost", Check: UserRulesCheck, Sources: []string{"kernel"},
+			Why: "its recovery pattern has no literal text of 3 or more bytes that every match must contain"},
+		{Level: "WARN", Msg: msg, Rule: "huge-line", Check: UserRulesCheck, Sources: []string{"kube-proxy"},
+			Why: "its pattern has no literal text of 3 or more bytes that every match must contain"},
+		{Level: "WARN", Msg: msg, Rule: "npd:kubelet-extra.json/rules[0]", Check: "npd:kubelet-extra.json", Sources: []string{"kubelet"},
+			Why: "its pattern has no literal text of 3 or more bytes that every match must contain"},
+		{Level: "WARN", Msg: msg, Rule: "npd:kubelet-extra.json/rules[1]", Check: "npd:kubelet-extra.json", Sources: []string{"kubelet"},
+			Why: "its NPD pattern can match across lines, so it is searched in the last 4 messages on every line"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+
+	// huge-line has no literal at all (upper-only and gpu-lost only short
+	// ones): it is the one matcher run on every kube-proxy line.
+	if idx := e.sources[probes.SourceKubeProxy]; len(idx.always) != 1 || idx.matchers[idx.always[0]].rule.Name != "huge-line" {
+		t.Errorf("kube-proxy matchers without a literal: %v, want huge-line's", idx.always)
+	}
+
+	// Warned about, not rejected: the rules match.
+	fs := e.Match(testLine(probes.SourceContainerd, "STOP", testStart))
+	if len(fs) != 1 || fs[0].Reason != "Shouting" {
+		t.Errorf("upper-only on %q: %+v, want one Shouting finding", "STOP", fs)
+	}
+	fs = e.Match(testLine(probes.SourceKubeProxy, strings.Repeat("x", 1000), testStart))
+	if len(fs) != 1 || fs[0].Reason != "HugeLine" {
+		t.Errorf("huge-line on a 1000-byte line: %+v, want one HugeLine finding", fs)
+	}
+	fs = e.Match(testLine(probes.SourceKubelet, "synced pod 42", testStart))
+	if len(fs) != 1 || fs[0].Reason != "AnyNumber" {
+		t.Errorf("NPD [0-9]+ on a kubelet line: %+v, want one AnyNumber finding", fs)
+	}
+
+	// The default packs alone load without a warning.
+	log.Reset()
+	if _, err := NewEngine(DefaultRules(), Options{Logger: slog.New(slog.NewJSONHandler(&log, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if log.Len() != 0 {
+		t.Errorf("default packs logged at load:\n%s", log.String())
 	}
 }

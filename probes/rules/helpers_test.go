@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,10 @@ import (
 var testStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 const testBootID = "0c5e1f4a-boot"
+
+// discardLogger keeps the engine's load-time warnings out of test output
+// (TestUnfilteredRuleWarning checks them).
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // want is the part of a finding the tests pin down. Evidence lists only the
 // keys a case cares about; every finding is also checked for the common keys.
@@ -87,7 +92,7 @@ func checkInvariants(t *testing.T, line probes.Line, f probes.Finding) {
 
 func newTestEngine(t testing.TB, rules []Rule) *Engine {
 	t.Helper()
-	e, err := NewEngine(rules, Options{Clock: clocktesting.NewFakePassiveClock(testStart)})
+	e, err := NewEngine(rules, Options{Clock: clocktesting.NewFakePassiveClock(testStart), Logger: discardLogger})
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}

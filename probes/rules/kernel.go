@@ -17,17 +17,30 @@ import (
 // the legacy "Task in <memcg> killed as a result of limit of …" line, so the
 // agent can name the pod), TaskHung, SoftLockup, KernelOops,
 // UnregisterNetDevice, Ext4Error, Ext4Warning, IOError, ConntrackTableFull,
-// KmemAllocationFailed.
+// KmemAllocationFailed. Details that are easy to get wrong:
+//   - KernelOops: the oops texts plus any other kernel "BUG: …" report ("BUG:
+//     Bad page state in process …", "BUG: scheduling while atomic: …", AWS's
+//     `\[.*?] BUG: (.*)`), only where "BUG: " starts the message (after a
+//     dmesg timestamp or a syslog "kernel: " at most), so a driver's
+//     "DEBUG: …" is not one. "BUG: soft lockup" is SoftLockup's.
+//   - Ext4Error: both kernel formats, "EXT4-fs error (device D): func:line: …"
+//     and __ext4_std_error's "EXT4-fs error (device D) in func:line: …"
+//     (e.g. "Journal has aborted").
+//   - IOError: not for fd* and sr* — the empty floppy and CD-ROM drives of
+//     virtual machines log I/O errors whenever something probes them.
+//   - KmemAllocationFailed: the SLUB header before and since 6.12 ("SLUB:
+//     Unable to allocate memory on CPU N (of node M) on node -1, gfp=…").
 //
 // Conditions (permanent):
 //   - KernelDeadlock: the hung task is the container runtime or the kubelet
 //     (NPD's DockerHung, extended): DockerHung (docker, dockerd),
 //     ContainerdHung (containerd, containerd-shim), KubeletHung, RuncHung
 //     (runc and its init stages runc:[0:PARENT], runc:[1:CHILD],
-//     runc:[2:INIT]), CrioHung (crio, conmon). A task in D state does not
-//     come back; clears on reboot. The kernel reports a task after
-//     hung_task_timeout_secs (default 120 s), at most hung_task_warnings
-//     (default 10) times per boot.
+//     runc:[2:INIT]), CrioHung (crio, conmon, conmonrs). Only the exact task
+//     names count: dockerd-helper or gpu-kubelet-plu(gin) are TaskHung only.
+//     A task in D state does not come back; clears on reboot. The kernel
+//     reports a task after hung_task_timeout_secs (default 120 s), at most
+//     hung_task_warnings (default 10) times per boot.
 //   - ReadonlyFilesystem: FilesystemIsReadOnly ("Remounting filesystem
 //     read-only") and XfsShutdown. NPD gives XFS its own condition; here a
 //     shut-down XFS is reported under ReadonlyFilesystem because to pods it is
@@ -96,7 +109,7 @@ func kernelRules() []Rule {
 		deadlockRule("containerd", `containerd|containerd-shim`, "ContainerdHung"),
 		deadlockRule("kubelet", `kubelet`, "KubeletHung"),
 		deadlockRule("runc", `runc(?::\[\d:[A-Z]+\])?`, "RuncHung"),
-		deadlockRule("crio", `crio|conmon`, "CrioHung"),
+		deadlockRule("crio", `crio|conmon|conmonrs`, "CrioHung"),
 
 		{
 			Name:     "soft-lockup",
@@ -118,7 +131,9 @@ func kernelRules() []Rule {
 				`|kernel BUG at (?P<location>[^!\s]+)!` +
 				`|divide error: 0000 \[#\d+\]` +
 				`|general protection fault(?:: |, [^:]*: )[0-9a-f]{4} \[#\d+\]` +
-				`|Oops: [0-9a-f]{4} \[#\d+\]`,
+				`|Oops: [0-9a-f]{4} \[#\d+\]` +
+				`|(?:^|kernel: |\] )BUG: (?P<bug>\S.*)`,
+			Exclude:  `BUG: soft lockup`,
 			Reason:   "KernelOops",
 			Severity: probes.SeverityProblem,
 			Summary:  "the kernel hit a bug (oops, BUG, divide error, general protection fault) and may be unstable",
@@ -141,7 +156,7 @@ func kernelRules() []Rule {
 		{
 			Name:     "ext4-error",
 			Sources:  kernel,
-			Pattern:  `EXT4-fs error \(device (?P<device>[^)]+)\): (?P<detail>.*)`,
+			Pattern:  `EXT4-fs error \(device (?P<device>[^)]+)\)(?::| in) (?P<detail>.*)`,
 			Reason:   "Ext4Error",
 			Severity: probes.SeverityWarning,
 			Summary:  "ext4 detected an error (corruption or I/O failure) on a filesystem",
@@ -194,6 +209,7 @@ func kernelRules() []Rule {
 			Name:     "io-error",
 			Sources:  kernel,
 			Pattern:  `Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)|I/O error, dev (?P<device>[^,\s]+), sector (?P<sector>\d+)`,
+			Exclude:  `dev(?:ice)? (?:fd|sr)\d+,`,
 			Reason:   "IOError",
 			Severity: probes.SeverityWarning,
 			Summary:  "a block device returned an I/O error",
@@ -247,7 +263,7 @@ func kernelRules() []Rule {
 			Name:    "slub-alloc-failure",
 			Sources: kernel,
 			Kind:    KindContext,
-			Pattern: `SLUB: Unable to allocate memory on node (?P<node>-?\d+)(?:, | \()gfp=(?P<gfp>0x[0-9a-f]+)`,
+			Pattern: `SLUB: Unable to allocate memory on (?:CPU \d+ \(of node -?\d+\) on )?node (?P<node>-?\d+)(?:, | \()gfp=(?P<gfp>0x[0-9a-f]+)`,
 		},
 		{
 			Name:     "kmem-allocation-failed",

@@ -21,9 +21,12 @@ import "github.com/nodetriage/nodetriage/probes"
 //
 // Events (temporary): ContainerRuntimeDown, NetworkPluginNotReady (the
 // ContainerNetworkNotReady condition belongs to the CRI status check),
-// KubeletCertificateRotationFailed, NodeLeaseRenewFailed, ImagePullFailed
-// (info: usually the workload's image or credentials), ImagePullRateLimited
-// ("toomanyrequests", HTTP 429 from the registry), CgroupCreateFailed,
+// KubeletCertificateRotationFailed, NodeLeaseRenewFailed (not for an update
+// conflict — "the object has been modified" — which the lease controller
+// retries at once), ImagePullFailed (info: usually the workload's image or
+// credentials), ImagePullRateLimited (HTTP 429 from the registry:
+// "toomanyrequests", or "429 Too Many Requests" after an image ref — not
+// client-go's log of the API server's own 429s), CgroupCreateFailed,
 // EvictionThresholdMet, DiskFull (ENOSPC; not the inotify variant, which means
 // fs.inotify.max_user_watches is exhausted, nor cgroup mkdir failures).
 func kubeletRules() []Rule {
@@ -80,6 +83,7 @@ func kubeletRules() []Rule {
 			Name:     "node-lease-renew-failed",
 			Sources:  kubelet,
 			Pattern:  `[Ff]ailed to (?:ensure lease exists|update lease)`,
+			Exclude:  `the object has been modified`,
 			Reason:   "NodeLeaseRenewFailed",
 			Severity: probes.SeverityWarning,
 			Summary:  "kubelet could not renew its node lease; the node goes NotReady after nodeLeaseDurationSeconds (40s)",
@@ -93,7 +97,7 @@ func kubeletRules() []Rule {
 			Pattern: `Failed to pull image \\*"(?P<image>[^"\\]+)` +
 				`|"PullImage from image service failed".*? image="(?P<image>[^"\\]+)"` +
 				`|ErrImagePull: .*?failed to pull and unpack image \\*"(?P<image>[^"\\]+)`,
-			Exclude:  `(?i)toomanyrequests`,
+			Exclude:  `(?i)toomanyrequests|too many requests to registry|429 Too Many Requests`,
 			Reason:   "ImagePullFailed",
 			Severity: probes.SeverityInfo,
 			Summary:  "an image pull failed (wrong name or tag, credentials, registry unreachable)",
@@ -106,14 +110,13 @@ func kubeletRules() []Rule {
 			Name:            "image-pull-rate-limited",
 			Sources:         kubelet,
 			CaseInsensitive: true,
-			Pattern:         `(?:image \\*"(?P<image>[^"\\]+)\\*".*?)?toomanyrequests`,
+			Pattern:         rateLimitPattern,
 			Reason:          "ImagePullRateLimited",
 			Severity:        probes.SeverityWarning,
-			Summary:         "the registry refused an image pull with toomanyrequests (HTTP 429, e.g. the Docker Hub pull rate limit)",
-			Message:         `the registry rate-limited pulling ${image:-an image} (toomanyrequests)`,
-			Remedy: `authenticate pulls (imagePullSecrets with a registry account), mirror the images to your own registry or a pull-through cache ` +
-				`(containerd mirrors in /etc/containerd/certs.d), and avoid needless pulls (imagePullPolicy: IfNotPresent)`,
-			Subject: "${image}",
+			Summary:         rateLimitSummary,
+			Message:         rateLimitMessage,
+			Remedy:          rateLimitRemedy,
+			Subject:         "${image}",
 		},
 		{
 			Name:      "kubelet-cgroup-create-failing",
@@ -166,14 +169,13 @@ func kubeletRules() []Rule {
 		{
 			Name:     "disk-full",
 			Sources:  kubelet,
-			Pattern:  `(?:(?P<op>[a-z]+) (?P<path>/[^:"\s]*): )?no space left on device`,
-			Exclude:  `(?i)inotify|fsnotify|too many open files|watch|mkdir /sys/fs/cgroup`,
+			Pattern:  diskFullPattern,
+			Exclude:  diskFullExclude,
 			Reason:   "DiskFull",
 			Severity: probes.SeverityProblem,
-			Summary:  "a write failed with ENOSPC (no space left on device)",
-			Message:  `a write failed with "no space left on device" on ${path:-a node filesystem}`,
-			Remedy: `find the full filesystem with df -h and df -i (inodes run out too); free space (crictl rmi --prune; journalctl --vacuum-size=500M; ` +
-				`old files under /var/log) or grow the disk`,
+			Summary:  diskFullSummary,
+			Message:  diskFullMessage,
+			Remedy:   diskFullRemedy,
 		},
 	}
 }

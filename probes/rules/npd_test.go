@@ -492,7 +492,7 @@ func FuzzParseNPD(f *testing.F) {
 			}
 			return
 		}
-		e, err := NewEngine(rules, Options{})
+		e, err := NewEngine(rules, Options{Logger: discardLogger})
 		if err != nil {
 			t.Fatalf("ParseNPD accepted rules NewEngine rejects: %v", err)
 		}

@@ -135,11 +135,11 @@ func prefilterStressRules() []Rule {
 // exactly what Match finds when every rule's regexp runs on every line.
 func FuzzPrefilter(f *testing.F) {
 	rules := append(DefaultRules(), prefilterStressRules()...)
-	fast, err := NewEngine(rules, Options{})
+	fast, err := NewEngine(rules, Options{Logger: discardLogger})
 	if err != nil {
 		f.Fatal(err)
 	}
-	slow, err := NewEngine(rules, Options{noPrefilter: true})
+	slow, err := NewEngine(rules, Options{noPrefilter: true, Logger: discardLogger})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -51,7 +51,13 @@ type Rule struct {
 	// Pattern is an RE2 regular expression, searched anywhere in the line.
 	// Named groups ((?P<name>…)) become captures: template values and
 	// evidence. Several groups may share a name (alternatives); the first one
-	// that took part in the match wins.
+	// that took part in the match wins. Cost: the engine runs a rule's regexp
+	// only on lines that contain a fixed text every match must contain (one
+	// scan per line finds them for all rules). A pattern without such a text
+	// of at least 3 bytes — `^\S+$`, `[0-9]{5}`, or an alternative that has
+	// none (`timeout|^E\d+`) — runs on every line of its sources; the agent
+	// accepts it but logs a warning naming the rule when it loads the rules.
+	// Spell out the words of the message you look for.
 	Pattern string `json:"pattern"`
 	// CaseInsensitive matches the pattern (and Exclude, Recovery) ignoring
 	// case, for texts that changed case across versions.
@@ -105,6 +111,8 @@ type Clear struct {
 	// Recovery is an RE2 pattern on the same sources whose match clears the
 	// finding with the same Condition, Reason and Subject (the Subject template
 	// is expanded with the recovery line's captures), e.g. `server (?P<server>\S+) OK`.
+	// It costs like a pattern: without a fixed text of 3 or more bytes it runs
+	// on every line, and the agent warns at load.
 	Recovery string `json:"recovery,omitempty"`
 	// OnReboot clears the condition only when the boot ID changes, also with
 	// a Recovery pattern or on non-kernel sources.

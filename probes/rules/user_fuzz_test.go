@@ -44,7 +44,7 @@ func FuzzDecodeUserRules(f *testing.F) {
 				t.Fatalf("rule %q has check %q", r.Name, r.Check)
 			}
 		}
-		e, err := NewEngine(append(DefaultRules(), rules...), Options{})
+		e, err := NewEngine(append(DefaultRules(), rules...), Options{Logger: discardLogger})
 		if err != nil {
 			t.Fatalf("DecodeUserRules accepted rules the engine rejects: %v\n%s", err, raw)
 		}
