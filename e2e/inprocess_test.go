@@ -70,7 +70,7 @@ func startInProcessAgent(t testing.TB, kubeconfig, node string, root *hostRoot, 
 		NodeName:   node,
 		Checks:     checks,
 		Streams:    streams,
-		NewMatcher: newMatcher,
+		NewMatcher: newMatcher(logger),
 		Reporter:   reporter,
 		Node:       nodes.Get,
 		Clock:      clk,
@@ -120,24 +120,13 @@ func (a *inProcessAgent) metrics() (metrics, error) {
 }
 
 // newMatcher is cmd/nodetriage's: the default rule packs, the user's rules
-// and node-problem-detector rule files in one engine.
-func newMatcher(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher, []probes.ReasonInfo, error) {
-	all := rules.DefaultRules()
-	user, err := rules.DecodeUserRules(userRules)
-	if err != nil {
-		return nil, nil, err
-	}
-	all = append(all, user...)
-	for _, path := range npdRuleFiles {
-		npd, err := rules.LoadNPDFile(path)
+// and node-problem-detector rule files in one engine (rules.Load).
+func newMatcher(logger *slog.Logger) agent.NewMatcherFunc {
+	return func(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher, []probes.ReasonInfo, error) {
+		engine, err := rules.Load(userRules, npdRuleFiles, rules.Options{Logger: logger})
 		if err != nil {
 			return nil, nil, err
 		}
-		all = append(all, npd...)
+		return engine, engine.Reasons(), nil
 	}
-	engine, err := rules.NewEngine(all, rules.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	return engine, engine.Reasons(), nil
 }

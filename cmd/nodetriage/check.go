@@ -106,7 +106,7 @@ func (c *cli) check(args []string) int {
 		NodeName:    node,
 		Checks:      checks,
 		Streams:     streams,
-		NewMatcher:  newMatcher,
+		NewMatcher:  newMatcher(logger),
 		Enrich:      enrich(rt),
 		Runtime:     rt,
 		Clock:       c.clock,

@@ -67,7 +67,7 @@ func (c *cli) run(args []string) int {
 		NodeName:      node,
 		Checks:        checks,
 		Streams:       streams,
-		NewMatcher:    newMatcher,
+		NewMatcher:    newMatcher(logger),
 		Enrich:        enrich(rt),
 		Runtime:       rt,
 		Clock:         c.clock,

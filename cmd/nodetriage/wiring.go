@@ -2,7 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
+	"log/slog"
 
 	"github.com/nodetriage/nodetriage/agent"
 	"github.com/nodetriage/nodetriage/cri"
@@ -28,26 +28,16 @@ func streamSpecs() []probes.StreamSpec {
 }
 
 // newMatcher builds the log rule engine from the default packs, the user's
-// rules and any node-problem-detector rule files.
-func newMatcher(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher, []probes.ReasonInfo, error) {
-	all := rules.DefaultRules()
-	user, err := rules.DecodeUserRules(userRules)
-	if err != nil {
-		return nil, nil, err
-	}
-	all = append(all, user...)
-	for i, path := range npdRuleFiles {
-		npd, err := rules.LoadNPDFile(path)
+// rules and any node-problem-detector rule files; its warnings (a user rule
+// the prefilter cannot narrow) go to logger.
+func newMatcher(logger *slog.Logger) agent.NewMatcherFunc {
+	return func(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher, []probes.ReasonInfo, error) {
+		engine, err := rules.Load(userRules, npdRuleFiles, rules.Options{Logger: logger})
 		if err != nil {
-			return nil, nil, &probes.FieldError{Field: fmt.Sprintf("npdRuleFiles[%d]", i), Reason: err.Error()}
+			return nil, nil, err
 		}
-		all = append(all, npd...)
+		return engine, engine.Reasons(), nil
 	}
-	engine, err := rules.NewEngine(all, rules.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	return engine, engine.Reasons(), nil
 }
 
 // newRuntime connects the CRI client for endpoint ("" = discover it under
