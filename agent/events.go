@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,6 +68,10 @@ type kubeEventRecord struct {
 	queued       bool
 	// dirty: the series changed but no token was free to write it yet.
 	dirty bool
+	// unresolved: an initial transition (Transition.Initial) waiting for
+	// the Node's start-up conditions, which decide whether it is written
+	// and as what. It is not in the series map until then.
+	unresolved bool
 }
 
 // kubeEventState is the reporter's Event side, guarded by KubeReporter.mu.
@@ -123,8 +128,9 @@ func (s *kubeEventState) allow(reason string, now time.Time) bool {
 // Emit queues an Event on the Node. A repeat of the same Key within
 // EventDedupWindow of its last occurrence is counted into the existing
 // Event's series; a new Event beyond its reason's token bucket is dropped
-// and counted in nodetriage_events_suppressed_total. It never blocks on the
-// API server.
+// and counted in nodetriage_events_suppressed_total. An initial transition is written only
+// if the Node's conditions from before the start say it is one
+// (resolveInitialLocked). It never blocks on the API server.
 func (r *KubeReporter) Emit(ev Event) {
 	now := r.clock.Now()
 	if ev.Time.IsZero() {
@@ -141,7 +147,15 @@ func (r *KubeReporter) Emit(ev Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := &r.events
-	if rec, ok := s.series[ev.Key]; ok {
+	unresolved := ev.Transition != nil && ev.Transition.Initial
+	if unresolved && r.startKnown {
+		var keep bool
+		if ev, keep = r.resolveInitialLocked(ev); !keep {
+			return
+		}
+		unresolved = false
+	}
+	if rec, ok := s.series[ev.Key]; ok && !unresolved {
 		if now.Sub(rec.lastSeen) < r.cfg.EventDedupWindow && (rec.created || rec.queued) {
 			rec.count++
 			rec.lastSeen = now
@@ -164,14 +178,73 @@ func (r *KubeReporter) Emit(ev Event) {
 		count:        1,
 		lastObserved: ev.Time,
 		lastSeen:     now,
+		unresolved:   unresolved,
+	}
+	if !unresolved {
+		r.trackSeriesLocked(rec, now)
+	}
+	r.enqueueEventLocked(rec)
+}
+
+// trackSeriesLocked makes rec the record later repeats of its key count
+// into, unless the series map is full of live records or another record
+// holds the key.
+func (r *KubeReporter) trackSeriesLocked(rec *kubeEventRecord, now time.Time) {
+	s := &r.events
+	if _, taken := s.series[rec.key]; taken {
+		return
 	}
 	if len(s.series) >= kubeMaxEventSeries {
 		r.pruneSeriesLocked(now)
 	}
 	if len(s.series) < kubeMaxEventSeries {
-		s.series[ev.Key] = rec
+		s.series[rec.key] = rec
 	}
-	r.enqueueEventLocked(rec)
+}
+
+// resolveInitialLocked decides an initial transition (Transition.Initial)
+// from the Node's conditions as the first read found them, before any
+// write of this reporter: a status the Node already had is no transition
+// (dropped); False after True or Unknown is the Cleared Event of that
+// status and reason; a first False of a type the Node did not have has
+// nothing to tell (dropped); anything else is written as it is.
+func (r *KubeReporter) resolveInitialLocked(ev Event) (Event, bool) {
+	tr := ev.Transition
+	was, had := r.start[tr.Condition]
+	switch {
+	case had && was.Status == tr.Status:
+		r.logger.Debug("condition unchanged since before the start; no Event", "condition", tr.Condition, "status", tr.Status)
+		return Event{}, false
+	case tr.Status != corev1.ConditionFalse:
+		return ev, true
+	case had && (was.Status == corev1.ConditionTrue || was.Status == corev1.ConditionUnknown):
+		reason := was.Reason
+		if reason == "" {
+			reason = ev.Reason // the API requires one
+		}
+		return clearedEvent(tr.Condition, was.Status, reason, tr.Message, ev.Time), true
+	}
+	return Event{}, false
+}
+
+// resolveQueuedLocked decides the initial transitions queued before the
+// Node's start-up conditions were known, in place, so they keep their
+// place in the delivery order.
+func (r *KubeReporter) resolveQueuedLocked(now time.Time) {
+	s := &r.events
+	for _, rec := range slices.Clone(s.queue) {
+		if !rec.unresolved {
+			continue
+		}
+		rec.unresolved = false
+		ev, keep := r.resolveInitialLocked(rec.ev)
+		if !keep {
+			r.removeQueuedLocked(rec)
+			continue
+		}
+		rec.ev, rec.key = ev, ev.Key
+		r.trackSeriesLocked(rec, now)
+	}
 }
 
 // eventNameLocked returns a unique, deterministic object name, so a create
@@ -261,8 +334,10 @@ func (r *KubeReporter) pruneSeriesLocked(now time.Time) {
 }
 
 // syncEvents delivers the queue in order, after re-queuing dirty series
-// whose reason has a token again. The Node's UID is read first if unknown,
-// so that `kubectl describe node` (which matches on UID) shows the Events.
+// whose reason has a token again. The Node is read first if it has not
+// been yet: its UID, so that `kubectl describe node` (which matches on UID)
+// shows the Events, and its start-up conditions, which decide the initial
+// transitions.
 func (r *KubeReporter) syncEvents(ctx context.Context) {
 	now := r.clock.Now()
 	r.mu.Lock()
@@ -282,9 +357,9 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 		r.mu.Unlock()
 		return
 	}
-	needUID := r.nodeUID == ""
+	needRead := !r.startKnown
 	r.mu.Unlock()
-	if needUID {
+	if needRead {
 		if err := r.readNode(ctx); err != nil {
 			r.eventsFailed(ctx, now, "read Node", err)
 			return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -159,6 +160,11 @@ var kubeletOwnedConditionTypes = map[string]bool{
 // back to False while the server was down ends False; the transition Events
 // wait in a bounded buffer.
 //
+// Across an agent restart, a condition's Event is written exactly when its
+// status differs from what the Node showed before: the conditions the first
+// GET finds decide each condition's first status since start
+// (Transition.Initial).
+//
 // Cost per reporter: the Run goroutine, one timer, and bounded state (the
 // desired conditions, EventBufferSize queued Events, at most
 // kubeMaxEventSeries dedup records). Reporters sharing one KubeAPI share its
@@ -194,6 +200,13 @@ type KubeReporter struct {
 	serverKnown bool
 	server      map[string]corev1.NodeCondition
 	nodeUID     types.UID
+	// start is the Node's conditions as the first successful GET found
+	// them, before any write of this reporter (startKnown): what the Node
+	// showed before the agent started, which decides the initial
+	// transitions (resolveInitialLocked). Later reads see the reporter's
+	// own writes, so it is taken once.
+	start      map[string]corev1.NodeCondition
+	startKnown bool
 
 	lastWrite     time.Time // last successful status write
 	statusRetryAt time.Time
@@ -211,7 +224,15 @@ type KubeReporter struct {
 	events kubeEventState
 }
 
-var _ Reporter = (*KubeReporter)(nil)
+var (
+	_ Reporter                  = (*KubeReporter)(nil)
+	_ initialTransitionResolver = (*KubeReporter)(nil)
+)
+
+// resolvesInitialTransitions: the reporter reads the Node before it writes
+// anything, so it can tell a condition's first status since start from a
+// change (resolveInitialLocked).
+func (r *KubeReporter) resolvesInitialTransitions() {}
 
 // NewKubeReporter returns a reporter for nodeName. Zero fields of cfg take
 // their defaults; cfg should have passed Validate. Metrics are registered
@@ -478,7 +499,10 @@ func (r *KubeReporter) patchStatus(ctx context.Context, patch []byte) (*corev1.N
 	return node, nil
 }
 
-// readNode GETs the Node to learn the server's conditions and the UID.
+// readNode GETs the Node to learn the server's conditions and the UID. The
+// first successful read also keeps the conditions as the start-up state:
+// both write paths read before their first write, so no write of this
+// reporter precedes it.
 func (r *KubeReporter) readNode(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
@@ -489,6 +513,11 @@ func (r *KubeReporter) readNode(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.storeNodeLocked(node)
+	if !r.startKnown {
+		r.start = maps.Clone(r.server)
+		r.startKnown = true
+		r.resolveQueuedLocked(r.clock.Now())
+	}
 	return nil
 }
 
