@@ -78,9 +78,13 @@ type kubeEventRecord struct {
 type kubeEventState struct {
 	cfg      KubeReporterConfig
 	queue    []*kubeEventRecord
-	series   map[string]*kubeEventRecord
-	limiters map[string]*rate.Limiter
-	dirty    int
+	series map[string]*kubeEventRecord
+	// limiters are the findings' token buckets, by reason;
+	// transitionLimiters bound the series updates of transition Events, by
+	// condition type (see allowSeries).
+	limiters           map[string]*rate.Limiter
+	transitionLimiters map[string]*rate.Limiter
+	dirty              int
 	lastName int64
 	// inflight is the record being written; overflow never drops it.
 	inflight *kubeEventRecord
@@ -89,12 +93,16 @@ type kubeEventState struct {
 	backoff  wait.Backoff
 	failing  bool
 	dropping bool
+	// droppingTransitions: the buffer overflowed with nothing but
+	// transition Events in it (logged once until the queue drains).
+	droppingTransitions bool
 }
 
 func (s *kubeEventState) init(cfg KubeReporterConfig) {
 	s.cfg = cfg
 	s.series = map[string]*kubeEventRecord{}
 	s.limiters = map[string]*rate.Limiter{}
+	s.transitionLimiters = map[string]*rate.Limiter{}
 }
 
 // nextWake is when Run should look at Events again.
@@ -108,27 +116,55 @@ func (s *kubeEventState) nextWake(now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// allow takes a token from reason's bucket.
+// allow takes a token from reason's bucket, for a finding's new Event.
 func (s *kubeEventState) allow(reason string, now time.Time) bool {
-	lim, ok := s.limiters[reason]
+	return s.take(s.limiters, reason, now)
+}
+
+// allowSeries takes a token for a series update of rec.
+//
+// A transition Event never takes from the findings' per-reason buckets: a
+// storm of event-only findings with the same reason as a condition (e.g.
+// ConntrackTableFull) must not suppress the condition's own Event. Its first
+// occurrence is written whatever the rate (Emit): the distinct transition
+// Events of a condition are bounded by its statuses and reasons, and a
+// condition that flaps repeats the same keys, which the dedup window folds
+// into series. The state machine does not bound the flapping itself (a log
+// rule's problem and recovery lines can alternate on every line), so the
+// series updates of a condition's transitions take tokens from a bucket of
+// its own, by condition type: a flapping condition costs EventBurst series
+// writes and then one per EventRefillInterval, and the count it defers is
+// written later, never lost.
+func (s *kubeEventState) allowSeries(rec *kubeEventRecord, now time.Time) bool {
+	if tr := rec.ev.Transition; tr != nil {
+		return s.take(s.transitionLimiters, tr.Condition, now)
+	}
+	return s.take(s.limiters, rec.ev.Reason, now)
+}
+
+// take takes a token from key's bucket in limiters, bounding the map:
+// full (idle) buckets are pruned first, as they are the same as new ones.
+func (s *kubeEventState) take(limiters map[string]*rate.Limiter, key string, now time.Time) bool {
+	lim, ok := limiters[key]
 	if !ok {
-		if len(s.limiters) >= kubeMaxReasonLimiters {
-			for r, l := range s.limiters {
+		if len(limiters) >= kubeMaxReasonLimiters {
+			for k, l := range limiters {
 				if l.TokensAt(now) >= float64(s.cfg.EventBurst) {
-					delete(s.limiters, r)
+					delete(limiters, k)
 				}
 			}
 		}
 		lim = rate.NewLimiter(rate.Every(s.cfg.EventRefillInterval), s.cfg.EventBurst)
-		s.limiters[reason] = lim
+		limiters[key] = lim
 	}
 	return lim.AllowN(now, 1)
 }
 
 // Emit queues an Event on the Node. A repeat of the same Key within
 // EventDedupWindow of its last occurrence is counted into the existing
-// Event's series; a new Event beyond its reason's token bucket is dropped
-// and counted in nodetriage_events_suppressed_total. An initial transition is written only
+// Event's series; a finding's new Event beyond its reason's token bucket is
+// dropped and counted in nodetriage_events_suppressed_total (a transition
+// Event never is, see allowSeries). An initial transition is written only
 // if the Node's conditions from before the start say it is one
 // (resolveInitialLocked). It never blocks on the API server.
 func (r *KubeReporter) Emit(ev Event) {
@@ -167,7 +203,7 @@ func (r *KubeReporter) Emit(ev Event) {
 		}
 		r.forgetSeriesLocked(rec)
 	}
-	if !s.allow(ev.Reason, now) {
+	if ev.Transition == nil && !s.allow(ev.Reason, now) {
 		r.metrics.suppressed(ev.Reason).Inc()
 		return
 	}
@@ -262,33 +298,79 @@ func (r *KubeReporter) eventNameLocked(now time.Time) string {
 	return fmt.Sprintf("%s.%x", node, n)
 }
 
-// enqueueEventLocked appends rec to the delivery queue, dropping the oldest
-// entry when the buffer is full.
+// enqueueEventLocked appends rec to the delivery queue. When the buffer is
+// full, the oldest finding Event gives way; a transition Event is dropped
+// only when the buffer holds nothing else (overflowVictimLocked).
 func (r *KubeReporter) enqueueEventLocked(rec *kubeEventRecord) {
 	s := &r.events
 	if len(s.queue) >= r.cfg.EventBufferSize {
-		victim := 0
-		if s.queue[0] == s.inflight && len(s.queue) > 1 {
-			victim = 1
-		}
-		oldest := s.queue[victim]
-		r.removeQueuedLocked(oldest)
-		if oldest.created {
-			// Only a series update: keep the count and write it later.
-			oldest.dirty = true
-			s.dirty++
-		} else {
-			r.forgetSeriesLocked(oldest)
-			r.metrics.eventsDropped.Inc()
-			if !s.dropping {
-				s.dropping = true
-				r.logger.Warn("event buffer full while the API server is unreachable; dropping the oldest Events", "buffer", r.cfg.EventBufferSize)
-			}
+		victim := r.overflowVictimLocked(rec)
+		switch victim {
+		case nil:
+			// Only the record being written is queued, and it leaves the
+			// queue when its write ends: rec waits one over the bound
+			// rather than a transition being lost.
+		case rec:
+			r.dropEventLocked(rec)
+			return
+		default:
+			r.removeQueuedLocked(victim)
+			r.dropEventLocked(victim)
 		}
 	}
 	rec.queued = true
 	s.queue = append(s.queue, rec)
 	r.signal()
+}
+
+// overflowVictimLocked picks what a full buffer gives up to take rec: the
+// oldest queued finding Event; else rec itself if it is a finding's; else
+// the oldest queued transition. The record being written is never picked;
+// nil when nothing else could be.
+func (r *KubeReporter) overflowVictimLocked(rec *kubeEventRecord) *kubeEventRecord {
+	s := &r.events
+	var oldestTransition *kubeEventRecord
+	for _, q := range s.queue {
+		switch {
+		case q == s.inflight:
+		case q.ev.Transition == nil:
+			return q
+		case oldestTransition == nil:
+			oldestTransition = q
+		}
+	}
+	if rec.ev.Transition == nil {
+		return rec
+	}
+	return oldestTransition
+}
+
+// dropEventLocked gives up a record the full buffer has no room for. A
+// series update loses nothing: the count stays and is written later. A new
+// Event is lost and counted in nodetriage_events_dropped_total.
+func (r *KubeReporter) dropEventLocked(rec *kubeEventRecord) {
+	s := &r.events
+	if rec.created {
+		if !rec.dirty {
+			rec.dirty = true
+			s.dirty++
+		}
+		return
+	}
+	r.forgetSeriesLocked(rec)
+	r.metrics.eventsDropped.Inc()
+	if tr := rec.ev.Transition; tr != nil {
+		if !s.droppingTransitions {
+			s.droppingTransitions = true
+			r.logger.Warn("event buffer holds only condition transitions while the API server is unreachable; dropping the oldest",
+				"buffer", r.cfg.EventBufferSize, "condition", tr.Condition, "reason", rec.ev.Reason, "action", rec.ev.Action)
+		}
+		return
+	}
+	if !s.dropping {
+		s.dropping = true
+		r.logger.Warn("event buffer full while the API server is unreachable; dropping the oldest Events", "buffer", r.cfg.EventBufferSize)
+	}
 }
 
 // scheduleSeriesLocked queues a series update for a created Event if its
@@ -299,7 +381,7 @@ func (r *KubeReporter) scheduleSeriesLocked(rec *kubeEventRecord, now time.Time)
 	if rec.queued {
 		return
 	}
-	if s.allow(rec.ev.Reason, now) {
+	if s.allowSeries(rec, now) {
 		if rec.dirty {
 			rec.dirty = false
 			s.dirty--
@@ -334,7 +416,7 @@ func (r *KubeReporter) pruneSeriesLocked(now time.Time) {
 }
 
 // syncEvents delivers the queue in order, after re-queuing dirty series
-// whose reason has a token again. The Node is read first if it has not
+// whose bucket has a token again. The Node is read first if it has not
 // been yet: its UID, so that `kubectl describe node` (which matches on UID)
 // shows the Events, and its start-up conditions, which decide the initial
 // transitions.
@@ -368,7 +450,7 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		if len(s.queue) == 0 {
-			s.dropping = false
+			s.dropping, s.droppingTransitions = false, false
 			r.mu.Unlock()
 			return
 		}

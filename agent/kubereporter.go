@@ -42,16 +42,20 @@ type KubeReporterConfig struct {
 	// instead of creating an object (default 10 min).
 	EventDedupWindow time.Duration
 	// EventBurst and EventRefillInterval are the per-reason token bucket for
-	// new Events: EventBurst at once, then one per EventRefillInterval
-	// (default 5, then 2 per minute). It is stricter than client-go's
-	// per-object spam filter (burst 25, 1 per 5 min, per object and any
-	// reason) because one agent reports many reasons on one Node, and it
-	// bounds Event objects per reason to 5 + 2/min however bad a storm gets.
-	// Suppressed Events are counted in nodetriage_events_suppressed_total.
+	// findings' new Events and series updates: EventBurst at once, then one
+	// per EventRefillInterval (default 5, then 2 per minute). It is stricter
+	// than client-go's per-object spam filter (burst 25, 1 per 5 min, per
+	// object and any reason) because one agent reports many reasons on one
+	// Node, and it bounds Event objects per reason to 5 + 2/min however bad
+	// a storm gets. Suppressed Events are counted in
+	// nodetriage_events_suppressed_total. A condition's transition Events
+	// are never suppressed; only their series updates take from a bucket of
+	// the same size, one per condition type (kubeEventState.allowSeries).
 	EventBurst          int
 	EventRefillInterval time.Duration
 	// EventBufferSize bounds Events waiting for the API server (default 64);
-	// on overflow the oldest is dropped and counted in
+	// on overflow the oldest finding Event is dropped (a transition Event
+	// only when the buffer holds nothing else) and counted in
 	// nodetriage_events_dropped_total.
 	EventBufferSize int
 	// RetryInitialBackoff and RetryMaxBackoff bound the jittered exponential
@@ -158,7 +162,7 @@ var kubeletOwnedConditionTypes = map[string]bool{
 // jittered exponential backoff while the API server fails. Because the
 // latest desired state is what gets written, a condition that went True and
 // back to False while the server was down ends False; the transition Events
-// wait in a bounded buffer.
+// wait in a bounded buffer, where finding Events give way to them.
 //
 // Across an agent restart, a condition's Event is written exactly when its
 // status differs from what the Node showed before: the conditions the first

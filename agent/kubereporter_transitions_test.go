@@ -3,10 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -198,5 +201,145 @@ func TestKubeReporterInitialTransitionsWaitForTheFirstRead(t *testing.T) {
 	f.sync(ctx)
 	if n := len(f.listEvents(t)); n != 2 {
 		t.Errorf("%d Events after a first False of a type the Node did not have at start, want still 2", n)
+	}
+}
+
+// A storm of a finding's Events with the same reason as a condition's
+// transition uses up that reason's bucket; the transition is written all
+// the same, and does not take from the findings' bucket either.
+func TestKubeReporterTransitionEventsAreNotRateLimitedByFindings(t *testing.T) {
+	f := newKubeFakeReporter(t, KubeReporterConfig{EventBurst: 5}, kubeTestNode("node-a"))
+	ctx := context.Background()
+	for i := range 10 {
+		f.Emit(Event{Key: fmt.Sprintf("flow-%d", i), Type: corev1.EventTypeWarning, Reason: "ConntrackTableFull", Action: actionObserved, Note: "dropped a packet"})
+	}
+	f.Emit(Event{Key: conditionEventKey("ConntrackProblem", corev1.ConditionTrue, "ConntrackTableFull"), Type: corev1.EventTypeWarning,
+		Reason: "ConntrackTableFull", Action: actionDetected, Note: "ConntrackProblem is True: table full",
+		Transition: &Transition{Condition: "ConntrackProblem", Status: corev1.ConditionTrue}})
+	f.sync(ctx)
+	var detected int
+	for _, e := range f.eventsByReason(t, "ConntrackTableFull") {
+		if e.Action == actionDetected {
+			detected++
+		}
+	}
+	if detected != 1 {
+		t.Errorf("%d ConntrackProblem Detected Events after a storm of ConntrackTableFull findings, want 1", detected)
+	}
+	if got := testutil.ToFloat64(f.metrics.suppressed("ConntrackTableFull")); got != 5 {
+		t.Errorf("suppressed{ConntrackTableFull} = %v, want 5 (the findings beyond the burst, not the transition)", got)
+	}
+}
+
+// A condition that flaps (a log rule's problem and recovery lines
+// alternating) repeats two Events. Their series updates take tokens from
+// the condition's own bucket, not from the findings' bucket of the same
+// reason, which a storm has used up: the writes are bounded by the
+// condition's burst, and the counts beyond it are written later, never lost.
+func TestKubeReporterFlappingConditionSeries(t *testing.T) {
+	f := newKubeFakeReporter(t, KubeReporterConfig{EventBurst: 2, EventRefillInterval: 10 * time.Second}, kubeTestNode("node-a"))
+	ctx := context.Background()
+	detected := Event{Key: conditionEventKey("KubeletUnhealthy", corev1.ConditionTrue, "PLEGUnhealthy"), Type: corev1.EventTypeWarning,
+		Reason: "PLEGUnhealthy", Action: actionDetected, Note: "KubeletUnhealthy is True",
+		Transition: &Transition{Condition: "KubeletUnhealthy", Status: corev1.ConditionTrue}}
+	cleared := clearedEvent("KubeletUnhealthy", corev1.ConditionTrue, "PLEGUnhealthy", "No problem found.", time.Time{})
+	f.Emit(detected)
+	f.Emit(cleared)
+	for i := range 5 {
+		f.Emit(Event{Key: fmt.Sprintf("pleg-%d", i), Type: corev1.EventTypeWarning, Reason: "PLEGUnhealthy", Action: actionObserved, Note: "PLEG slow"})
+	}
+	f.sync(ctx)
+	if got := testutil.ToFloat64(f.metrics.suppressed("PLEGUnhealthy")); got != 3 {
+		t.Fatalf("suppressed{PLEGUnhealthy} = %v, want 3: the findings' bucket is used up", got)
+	}
+
+	f.client.ClearActions()
+	for range 20 {
+		f.Emit(detected)
+		f.Emit(cleared)
+		f.sync(ctx)
+	}
+	if diff := cmp.Diff([]string{"patch", "patch"}, f.verbs("events")); diff != "" {
+		t.Errorf("Event writes for 40 flaps (-want +got): want the condition's burst of series updates\n%s", diff)
+	}
+	for range 3 {
+		f.clock.Step(10 * time.Second)
+		f.sync(ctx)
+	}
+	for _, e := range f.listEvents(t) {
+		if e.Action == actionObserved {
+			continue
+		}
+		if e.Series == nil || e.Series.Count != 21 {
+			t.Errorf("%s %s series = %+v, want count 21 once the bucket refilled", e.Reason, e.Action, e.Series)
+		}
+	}
+}
+
+// transitionTo is a (not initial) transition Event with note.
+func transitionTo(note string) Event {
+	return Event{Key: note, Type: corev1.EventTypeWarning, Reason: "R", Action: actionDetected, Note: note,
+		Transition: &Transition{Condition: "C", Status: corev1.ConditionTrue}}
+}
+
+func findingEvent(note string) Event {
+	return Event{Key: note, Type: corev1.EventTypeWarning, Reason: "R", Action: actionObserved, Note: note}
+}
+
+// When the buffer overflows during an outage, finding Events give way to
+// transition Events; a transition is dropped only when the buffer holds
+// nothing else, and that is counted and said.
+func TestKubeReporterEventBufferKeepsTransitions(t *testing.T) {
+	tests := []struct {
+		name          string
+		emit          []Event
+		wantDelivered []string
+		wantDropped   float64
+		wantWarning   string
+	}{
+		{
+			name:          "findings after a transition: the oldest findings go",
+			emit:          []Event{transitionTo("t1"), findingEvent("f1"), findingEvent("f2"), findingEvent("f3"), findingEvent("f4")},
+			wantDelivered: []string{"t1", "f3", "f4"},
+			wantDropped:   2,
+			wantWarning:   "event buffer full",
+		},
+		{
+			name:          "a finding into a buffer of transitions: the finding goes",
+			emit:          []Event{transitionTo("t1"), transitionTo("t2"), transitionTo("t3"), findingEvent("f1")},
+			wantDelivered: []string{"t1", "t2", "t3"},
+			wantDropped:   1,
+			wantWarning:   "event buffer full",
+		},
+		{
+			name:          "a transition into a buffer of transitions: the oldest transition goes",
+			emit:          []Event{transitionTo("t1"), transitionTo("t2"), transitionTo("t3"), transitionTo("t4")},
+			wantDelivered: []string{"t2", "t3", "t4"},
+			wantDropped:   1,
+			wantWarning:   "holds only condition transitions",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newKubeFakeReporter(t, KubeReporterConfig{EventBufferSize: 3, EventBurst: 100}, kubeTestNode("node-a"))
+			for i, ev := range tt.emit {
+				ev.Time = kubeT0.Add(time.Duration(i) * time.Second)
+				f.Emit(ev)
+			}
+			f.sync(context.Background())
+			var notes []string
+			for _, e := range f.listEvents(t) {
+				notes = append(notes, e.Note)
+			}
+			if diff := cmp.Diff(tt.wantDelivered, notes); diff != "" {
+				t.Errorf("delivered (-want +got):\n%s", diff)
+			}
+			if got := testutil.ToFloat64(f.metrics.eventsDropped); got != tt.wantDropped {
+				t.Errorf("nodetriage_events_dropped_total = %v, want %v", got, tt.wantDropped)
+			}
+			if n := f.logs.count(slog.LevelWarn, tt.wantWarning); n != 1 {
+				t.Errorf("%d warnings containing %q, want 1", n, tt.wantWarning)
+			}
+		})
 	}
 }

@@ -35,7 +35,9 @@ type Event struct {
 	Note string
 	Time time.Time
 	// Transition is set when the Event reports a condition's status change
-	// (nil for a finding's Event).
+	// (nil for a finding's Event). The reporter never lets a finding's Event
+	// crowd one of these out: they do not share the per-reason rate limit,
+	// and a full buffer drops them last.
 	Transition *Transition
 }
 
