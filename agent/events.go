@@ -76,8 +76,8 @@ type kubeEventRecord struct {
 
 // kubeEventState is the reporter's Event side, guarded by KubeReporter.mu.
 type kubeEventState struct {
-	cfg      KubeReporterConfig
-	queue    []*kubeEventRecord
+	cfg    KubeReporterConfig
+	queue  []*kubeEventRecord
 	series map[string]*kubeEventRecord
 	// limiters are the findings' token buckets, by reason;
 	// transitionLimiters bound the series updates of transition Events, by
@@ -85,7 +85,7 @@ type kubeEventState struct {
 	limiters           map[string]*rate.Limiter
 	transitionLimiters map[string]*rate.Limiter
 	dirty              int
-	lastName int64
+	lastName           int64
 	// inflight is the record being written; overflow never drops it.
 	inflight *kubeEventRecord
 
