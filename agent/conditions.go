@@ -771,7 +771,9 @@ func (c *Conditions) refresh(typ string, now time.Time) {
 	// before (by a reporter that read it); after a publication or a
 	// removal, with this run's own previous status.
 	initial := !c.settled[typ]
-	c.settled[typ] = true
+	if initial {
+		c.settled[typ] = true
+	}
 	if next.state == viewRemoved {
 		if v.state == viewPublished && c.metrics != nil {
 			c.metrics.setCondition(typ, "", 0)
