@@ -88,8 +88,11 @@ type Agent struct {
 	mu       sync.Mutex
 	cfg      *Config
 	cfgBytes []byte
-	// sources are the log sources as configured at start; changes to them
-	// take effect at the next start.
+	// started is the configuration the agent started with: the settings
+	// read only at start (restartOnlyChanges) keep its values until the
+	// next start, whatever a reload says.
+	started *Config
+	// sources are the log sources as configured at start (started.Sources).
 	sources map[string]SourceConfig
 	// ruleReasons are the reasons the current matcher can emit.
 	ruleReasons []probes.ReasonInfo
@@ -151,7 +154,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	a.metrics = m
-	a.sources = cfg.Sources
+	a.started, a.sources = cfg, cfg.Sources
 	prep, err := a.prepare(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -299,7 +302,7 @@ func (a *Agent) baseEnv(cfg *Config) probes.Env {
 		Runtime:  a.opts.Runtime,
 		NodeName: a.opts.NodeName,
 		Node:     a.opts.Node,
-		StateDir: cfg.StateDir,
+		StateDir: a.started.StateDir,
 	}
 	if env.Node == nil {
 		env.Node = func() *corev1.Node { return nil }
@@ -318,7 +321,11 @@ func (a *Agent) policy(cfg *Config, ruleReasons []probes.ReasonInfo) ConditionPo
 			streams = append(streams, s.Name)
 		}
 	}
-	return newPolicy(cfg, a.opts.Checks, func(s probes.Spec) bool { return cfg.Checks[s.Name].Enabled }, streams, ruleReasons)
+	p := newPolicy(cfg, a.opts.Checks, func(s probes.Spec) bool { return cfg.Checks[s.Name].Enabled }, streams, ruleReasons)
+	// The reporter's dedup window is set at start; the state machine's
+	// re-emission of a still-present finding keeps in step with it.
+	p.EventDedupWindow = a.started.Reporting.EventDedupWindow
+	return p
 }
 
 // newPolicy builds the state machine's policy: the checks that run (and so

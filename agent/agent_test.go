@@ -459,6 +459,98 @@ func TestConfigReloadThroughConfigMapSwap(t *testing.T) {
 	}
 }
 
+// A reload that changes settings read only at start applies the rest and
+// warns, naming exactly the fields that wait for a restart; a reload that
+// brings them back to their start values warns no more.
+func TestConfigReloadNamesTheSettingsThatNeedARestart(t *testing.T) {
+	old := configReloadDebounce
+	configReloadDebounce = 50 * time.Millisecond
+	t.Cleanup(func() { configReloadDebounce = old })
+
+	sw := &problemSwitch{}
+	sw.on.Store(true)
+	opts := testOptions(t, sw.spec("switch", "Switched", 100*time.Millisecond))
+	opts.Streams = []probes.StreamSpec{{Name: "kmsg", DefaultEnabled: true, New: func(probes.Env, probes.StreamOptions) (probes.Stream, error) {
+		return &fakeStream{name: "kmsg", run: func(ctx context.Context, _ probes.Sink) error {
+			<-ctx.Done()
+			return nil
+		}}, nil
+	}}}
+	cm := &configMapDir{dir: t.TempDir()}
+	head := "apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\n"
+	stateDir := "stateDir: " + opts.Config.StateDir + "\n"
+	cm.write(t, head+stateDir+"checks: {switch: {settings: {subject: first}}}\n")
+	opts.ConfigPath = filepath.Join(cm.dir, "config.yaml")
+	opts.Config = nil
+	logs := &kubeLogRecorder{}
+	opts.Logger = slog.New(logs)
+	rep := &fakeReporter{}
+	opts.Reporter = rep
+	a, _, _ := startAgent(t, opts)
+	message := func() string { c, _ := rep.condition("Switched"); return c.Message }
+	waitFor(t, "the first config in effect", func() bool { return message() == "broken first. Fix: repair it" })
+
+	steps := []struct {
+		name, config string
+		subject      string
+		// wantLater are the fields the Warn names; nil: an Info, no Warn.
+		wantLater []string
+	}{
+		{
+			name:    "check settings only",
+			config:  head + stateDir + "checks: {switch: {settings: {subject: second}}}\n",
+			subject: "second",
+		},
+		{
+			name: "start-only settings with a check's",
+			config: head + "stateDir: " + filepath.Join(t.TempDir(), "elsewhere") + "\n" +
+				"reporting: {batchInterval: 2s, eventsPerMinutePerReason: 6}\nsources: {kmsg: {queueSize: 16}}\n" +
+				"checks: {switch: {settings: {subject: third}}}\n",
+			subject:   "third",
+			wantLater: []string{"stateDir", "reporting.batchInterval", "reporting.eventsPerMinutePerReason", "sources.kmsg.queueSize"},
+		},
+		{
+			name:    "start-only settings back to what runs",
+			config:  head + stateDir + "checks: {switch: {settings: {subject: fourth}}}\n",
+			subject: "fourth",
+		},
+	}
+	for i, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			warnsBefore := len(logs.matching(slog.LevelWarn, "config reloaded"))
+			infosBefore := len(logs.matching(slog.LevelInfo, "config reloaded"))
+			cm.write(t, step.config)
+			waitFor(t, "the reload", func() bool {
+				return testutil.ToFloat64(a.metrics.configReloads.WithLabelValues("success")) == float64(i+1)
+			})
+			if want := "broken " + step.subject + ". Fix: repair it"; message() != want {
+				waitFor(t, "the check's new settings in effect", func() bool { return message() == want })
+			}
+			warns := logs.matching(slog.LevelWarn, "config reloaded")[warnsBefore:]
+			infos := logs.matching(slog.LevelInfo, "config reloaded")[infosBefore:]
+			if step.wantLater == nil {
+				if len(warns) != 0 || len(infos) != 1 {
+					t.Errorf("%d warnings and %d infos for a reload that needs no restart, want 0 and 1", len(warns), len(infos))
+				}
+				return
+			}
+			if len(warns) != 1 || len(infos) != 0 {
+				t.Fatalf("%d warnings and %d infos, want 1 warning", len(warns), len(infos))
+			}
+			var fields string
+			warns[0].Attrs(func(attr slog.Attr) bool {
+				if attr.Key == "fields" {
+					fields = attr.Value.String()
+				}
+				return true
+			})
+			if diff := cmp.Diff(strings.Join(step.wantLater, ", "), fields); diff != "" {
+				t.Errorf("fields named (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestAgentFollowsLogFilesComingAndGoing runs the agent with the real file
 // tailer and the default rules: the kubelet's conditions are Unknown while
 // no kubelet log exists, False while /var/log/kubelet.log does, and Unknown

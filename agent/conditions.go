@@ -151,6 +151,12 @@ type ConditionsOptions struct {
 // lines differing only in a pid does not rewrite the Node.
 //
 // Events: each status change emits one (Detected, Cleared, CouldNotCheck).
+// Across a restart the change is judged against what the Node showed
+// before: each condition's first status is marked Transition.Initial, and
+// the KubeReporter drops it when the Node already had that status (no
+// duplicate Detected for a fault that outlived the agent) and turns a first
+// False into the Cleared Event of a fault that went away while the agent
+// was down.
 // Event-only findings become Events: from a log line on every occurrence
 // (the reporter folds repeats with the same key into one series and
 // rate-limits per reason); from a periodic check on first sight and then
@@ -178,6 +184,12 @@ type Conditions struct {
 	handed       map[string]Condition
 	handedRemove []string
 	handedOnce   bool
+	// settled holds the types published or removed since start: their next
+	// status is compared with this run's, not with the Node's from before.
+	settled map[string]bool
+	// resolvesInitial: the reporter reads the Node's conditions from before
+	// the start (initialTransitionResolver).
+	resolvesInitial bool
 	// armed is the deadline the housekeeping loop waits for (zero: none).
 	armed time.Time
 	dirty bool
@@ -252,11 +264,13 @@ func NewConditions(opts ConditionsOptions) *Conditions {
 		streams:  map[string]streamStatus{},
 		views:    map[string]*conditionView{},
 		handed:   map[string]Condition{},
+		settled:  map[string]bool{},
 		wake:     make(chan struct{}, 1),
 	}
 	if c.reporter == nil {
 		c.reporter = nopReporter{}
 	}
+	_, c.resolvesInitial = c.reporter.(initialTransitionResolver)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -753,6 +767,13 @@ func (c *Conditions) refresh(typ string, now time.Time) {
 	if next.state == viewPending {
 		return // keep whatever was reported before; nothing new to say
 	}
+	// The first status since start is compared with what the Node showed
+	// before (by a reporter that read it); after a publication or a
+	// removal, with this run's own previous status.
+	initial := !c.settled[typ]
+	if initial {
+		c.settled[typ] = true
+	}
 	if next.state == viewRemoved {
 		if v.state == viewPublished && c.metrics != nil {
 			c.metrics.setCondition(typ, "", 0)
@@ -776,34 +797,64 @@ func (c *Conditions) refresh(typ string, now time.Time) {
 	if wasPublished && prevStatus == next.status {
 		return
 	}
-	c.announce(typ, wasPublished, prevStatus, prevReason, next, now)
+	c.announce(typ, wasPublished, initial, prevStatus, prevReason, next, now)
 }
 
 // announce logs a status change and emits its one Event. A condition's
-// first report emits an Event only when it is not False: a fresh False has
-// nothing to tell.
-func (c *Conditions) announce(typ string, wasPublished bool, prevStatus corev1.ConditionStatus, prevReason string, v conditionView, now time.Time) {
+// first status since start is marked Initial: only a reporter that read the
+// Node's previous conditions can tell whether it is a change, so a first
+// False is handed to such a reporter only; for any other it has nothing to
+// tell.
+func (c *Conditions) announce(typ string, wasPublished, initial bool, prevStatus corev1.ConditionStatus, prevReason string, v conditionView, now time.Time) {
 	attrs := []any{"condition", typ, "status", v.status, "reason", v.reason, "message", v.message}
-	ev := Event{Key: "condition\x00" + typ + "\x00" + string(v.status) + "\x00" + v.reason, Time: now}
+	tr := &Transition{Condition: typ, Status: v.status, Message: v.message, Initial: initial}
+	var ev Event
 	switch v.status {
 	case corev1.ConditionTrue:
 		c.logger.Warn("condition detected", attrs...)
-		ev.Type, ev.Reason, ev.Action = corev1.EventTypeWarning, v.reason, actionDetected
-		ev.Note = typ + " is True: " + v.message
+		ev = Event{Type: corev1.EventTypeWarning, Reason: v.reason, Action: actionDetected, Note: typ + " is True: " + v.message}
 	case corev1.ConditionUnknown:
 		c.logger.Warn("condition unknown", attrs...)
-		ev.Type, ev.Reason, ev.Action = corev1.EventTypeWarning, v.reason, actionUnknown
-		ev.Note = typ + " is Unknown: " + v.message
+		ev = Event{Type: corev1.EventTypeWarning, Reason: v.reason, Action: actionUnknown, Note: typ + " is Unknown: " + v.message}
 	default:
 		c.logger.Info("condition cleared", attrs...)
-		if !wasPublished {
+		switch {
+		case wasPublished:
+			c.reporter.Emit(clearedEvent(typ, prevStatus, prevReason, v.message, now))
+			return
+		case !initial || !c.resolvesInitial:
 			return
 		}
-		ev.Type, ev.Reason, ev.Action = corev1.EventTypeNormal, prevReason, actionCleared
-		ev.Key = "condition\x00" + typ + "\x00" + string(v.status) + "\x00" + prevReason
-		ev.Note = typ + " is False (was " + string(prevStatus) + ": " + prevReason + "). " + v.message
+		// The reporter drops it or makes it the Cleared Event of the
+		// Node's previous status (clearedEvent); it is never written as is.
+		ev = Event{Type: corev1.EventTypeNormal, Reason: v.reason, Action: actionCleared, Note: typ + " is False: " + v.message}
 	}
+	ev.Key = conditionEventKey(typ, v.status, ev.Reason)
+	ev.Time = now
+	ev.Transition = tr
 	c.reporter.Emit(ev)
+}
+
+// clearedEvent is the Event of a condition turning False after prevStatus
+// with prevReason; the KubeReporter builds it too, for a condition that was
+// True on the Node before the agent restarted.
+func clearedEvent(typ string, prevStatus corev1.ConditionStatus, prevReason, message string, at time.Time) Event {
+	return Event{
+		Key:        conditionEventKey(typ, corev1.ConditionFalse, prevReason),
+		Type:       corev1.EventTypeNormal,
+		Reason:     prevReason,
+		Action:     actionCleared,
+		Note:       typ + " is False (was " + string(prevStatus) + ": " + prevReason + "). " + message,
+		Time:       at,
+		Transition: &Transition{Condition: typ, Status: corev1.ConditionFalse, Message: message},
+	}
+}
+
+// conditionEventKey is a transition Event's dedup key: a condition
+// flapping between the same statuses repeats the same keys, which the
+// reporter folds into series.
+func conditionEventKey(typ string, status corev1.ConditionStatus, reason string) string {
+	return "condition\x00" + typ + "\x00" + string(status) + "\x00" + reason
 }
 
 // derive computes what a condition should say now.
@@ -1206,6 +1257,13 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// initialTransitionResolver is a reporter that knows the Node's conditions
+// from before the agent started, and so decides whether a condition's first
+// status since start (Transition.Initial) is a change.
+type initialTransitionResolver interface {
+	resolvesInitialTransitions()
 }
 
 // nopReporter is the reporter of a standalone agent: state is kept for

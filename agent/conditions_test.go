@@ -359,9 +359,11 @@ func TestConditionsPeriodicClearAndEvents(t *testing.T) {
 	}
 	want := []Event{
 		{Key: "condition\x00DiskPressure\x00True\x00Full", Type: "Warning", Reason: "Full", Action: "Detected",
-			Note: "DiskPressure is True: Full on /var. Fix: fix /var", Time: t0.Add(time.Minute)},
+			Note: "DiskPressure is True: Full on /var. Fix: fix /var", Time: t0.Add(time.Minute),
+			Transition: &Transition{Condition: "DiskPressure", Status: "True", Message: "Full on /var. Fix: fix /var"}},
 		{Key: "condition\x00DiskPressure\x00False\x00Full", Type: "Normal", Reason: "Full", Action: "Cleared",
-			Note: "DiskPressure is False (was True: Full). No problem found by disk.", Time: t0.Add(3 * time.Minute)},
+			Note: "DiskPressure is False (was True: Full). No problem found by disk.", Time: t0.Add(3 * time.Minute),
+			Transition: &Transition{Condition: "DiskPressure", Status: "False", Message: "No problem found by disk."}},
 	}
 	if diff := cmp.Diff(want, h.events()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -1019,5 +1021,84 @@ func TestSameFault(t *testing.T) {
 	other.Reason = "Other"
 	if !SameFault(node, node) || SameFault(node, other) {
 		t.Error("on the node only the same reason is the same fault")
+	}
+}
+
+// resolvingReporter is a fakeReporter that, like the KubeReporter, knows the
+// Node's conditions from before the start, so it is handed initial False
+// transitions too.
+type resolvingReporter struct{ fakeReporter }
+
+func (*resolvingReporter) resolvesInitialTransitions() {}
+
+// transitions summarises the transition Events: condition, status, action,
+// reason and whether it was marked initial.
+func transitions(events []Event) []string {
+	var out []string
+	for _, e := range events {
+		if e.Transition == nil {
+			continue
+		}
+		tr := e.Transition
+		out = append(out, fmt.Sprintf("%s %s %s %s initial=%v", tr.Condition, tr.Status, e.Action, e.Reason, tr.Initial))
+	}
+	return out
+}
+
+// Each condition's first status since start is an Initial transition, False
+// included when the reporter can judge it against the Node; later changes
+// are not initial, and neither is a publication after a removal (the Node's
+// status from before the start no longer is the previous one).
+func TestConditionsInitialTransitions(t *testing.T) {
+	full := finding("disk", "DiskPressure", "Full", probes.SeverityProblem, "/var")
+	expiring := finding("cert", "KubeletUnhealthy", "Expiring", probes.SeverityProblem, "")
+	run := func(rep Reporter, events func() []Event) []string {
+		c := NewConditions(ConditionsOptions{Clock: testingclock.NewFakeClock(t0), Reporter: rep, BootID: testBoot, Policy: basePolicy()})
+		c.CheckResult("disk", nil, nil)                        // first status False
+		c.CheckResult("cert", []probes.Finding{expiring}, nil) // first status True
+		c.CheckResult("disk", []probes.Finding{full}, nil)     // False → True
+		c.CheckResult("disk", nil, nil)                        // True → False
+		p := basePolicy()
+		delete(p.Checks, "disk")
+		c.Configure(p) // DiskPressure removed
+		c.Configure(basePolicy())
+		c.CheckResult("disk", nil, nil) // published again, False
+		return transitions(events())
+	}
+	tests := []struct {
+		name string
+		rep  interface {
+			Reporter
+			state() (int, []Condition, []string, []Event)
+		}
+		want []string
+	}{
+		{
+			name: "reporter that read the Node",
+			rep:  &resolvingReporter{},
+			want: []string{
+				"DiskPressure False Cleared NoProblemDetected initial=true",
+				"KubeletUnhealthy True Detected Expiring initial=true",
+				"DiskPressure True Detected Full initial=false",
+				"DiskPressure False Cleared Full initial=false",
+			},
+		},
+		{
+			name: "reporter without the Node's previous state",
+			rep:  &fakeReporter{},
+			want: []string{
+				"KubeletUnhealthy True Detected Expiring initial=true",
+				"DiskPressure True Detected Full initial=false",
+				"DiskPressure False Cleared Full initial=false",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := run(tt.rep, func() []Event { _, _, _, ev := tt.rep.state(); return ev })
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("transition Events (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

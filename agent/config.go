@@ -191,9 +191,12 @@ func ParseConfig(data []byte, cat Catalog) (*Config, error) {
 }
 
 func decodeRaw(data []byte) (*rawConfig, error) {
-	js, err := yaml.YAMLToJSON(data)
+	// Strict: a key given twice is an error, not "the last one wins" (an
+	// edit appending quietWindow to a file that already sets it would
+	// otherwise silently override, or be overridden).
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
+		return nil, fmt.Errorf("not valid YAML: %w", yamlError{err})
 	}
 	if t := bytes.TrimSpace(js); len(t) == 0 || t[0] != '{' {
 		return nil, errors.New("not a YAML mapping (want apiVersion, kind, …)")
@@ -204,6 +207,24 @@ func decodeRaw(data []byte) (*rawConfig, error) {
 	}
 	return raw, nil
 }
+
+// yamlError says a YAML decoding error in one line, for the CLI's and the
+// reload log's one-line errors: the decoder lists its unmarshal errors
+// (such as a duplicated key) on lines of their own, under a header.
+type yamlError struct{ err error }
+
+func (e yamlError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "yaml: ")
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		if line = strings.TrimSpace(line); line != "" && line != "unmarshal errors:" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e yamlError) Unwrap() error { return e.err }
 
 func buildConfig(defaults, user *rawConfig, cat Catalog) (*Config, error) {
 	cfg := &Config{

@@ -166,6 +166,40 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// A key given twice is an error naming it, in one line, not "the last one
+// wins".
+func TestConfigRejectsDuplicateKeys(t *testing.T) {
+	const head = "apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\n"
+	tests := []struct {
+		name, yaml string
+		want       string // "" = valid
+	}{
+		{"top-level key twice", head + "quietWindow: 1m\nquietWindow: 1m\n",
+			`not valid YAML: line 4: key "quietWindow" already set in map`},
+		{"key twice in a check", head + "checks:\n  kubelet-cert:\n    interval: 5m\n    interval: 10m\n",
+			`not valid YAML: line 6: key "interval" already set in map`},
+		{"key twice in a flow mapping", head + "reporting: {batchInterval: 1s, batchInterval: 2s}\n",
+			`not valid YAML: line 3: key "batchInterval" already set in map`},
+		{"a check twice", head + "checks:\n  kubelet-cert: {interval: 5m}\n  kubelet-cert: {enabled: false}\n",
+			`not valid YAML: line 5: key "kubelet-cert" already set in map`},
+		{"two duplicates", head + "stateDir: /a\nstateDir: /b\nquietWindow: 1m\nquietWindow: 2m\n",
+			`not valid YAML: line 4: key "stateDir" already set in map; line 6: key "quietWindow" already set in map`},
+		{"the same key in different mappings", head + "checks:\n  kubelet-cert: {interval: 5m}\n  slow-check: {interval: 5m}\n", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.yaml), testCatalog())
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestConfigCheckReasons(t *testing.T) {
 	cfg, err := ParseConfig([]byte("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nreasons: {NoSuchReason: {enabled: false}}\n"), testCatalog())
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -95,7 +96,53 @@ func (a *Agent) reload(ctx context.Context) {
 	a.metrics.configLastReload.Set(1)
 	a.apply(ctx, prep)
 	a.cfgBytes = data
+	if later := restartOnlyChanges(a.started, cfg); len(later) > 0 {
+		a.logger.Warn("config reloaded, but some changes take effect only when the agent restarts",
+			"path", path, "fields", strings.Join(later, ", "))
+		return
+	}
 	a.logger.Info("config reloaded", "path", path)
+}
+
+// restartOnlyChanges names the fields of cfg that differ from started, the
+// configuration the agent started with, among those read only at start:
+// stateDir (the state file and the journal cursor are opened once), the
+// whole reporting section (the Kubernetes reporter is built before the
+// agent) and the log sources (their streams start with the agent).
+func restartOnlyChanges(started, cfg *Config) []string {
+	var fields []string
+	if started.StateDir != cfg.StateDir {
+		fields = append(fields, "stateDir")
+	}
+	was, now := started.Reporting, cfg.Reporting
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"reporting.batchInterval", was.BatchInterval != now.BatchInterval},
+		{"reporting.heartbeatInterval", was.HeartbeatInterval != now.HeartbeatInterval},
+		{"reporting.eventDedupWindow", was.EventDedupWindow != now.EventDedupWindow},
+		{"reporting.eventBurstPerReason", was.EventBurstPerReason != now.EventBurstPerReason},
+		{"reporting.eventsPerMinutePerReason", was.EventsPerMinutePerReason != now.EventsPerMinutePerReason},
+	} {
+		if f.changed {
+			fields = append(fields, f.name)
+		}
+	}
+	for _, name := range sortedKeys(cfg.Sources) {
+		old, sc := started.Sources[name], cfg.Sources[name]
+		path := "sources." + name
+		if old.Enabled != sc.Enabled {
+			fields = append(fields, path+".enabled")
+		}
+		if old.QueueSize != sc.QueueSize {
+			fields = append(fields, path+".queueSize")
+		}
+		if !bytes.Equal(old.Settings.Raw, sc.Settings.Raw) {
+			fields = append(fields, path+".settings")
+		}
+	}
+	return fields
 }
 
 // rejectReload logs before it counts, so whoever sees the rejection counted
@@ -107,7 +154,8 @@ func (a *Agent) rejectReload(path string, err error) {
 }
 
 // apply switches to a prepared configuration: the matcher, the state
-// machine's policy and the check loops whose settings changed. a.mu held.
+// machine's policy and the check loops whose settings changed; the settings
+// read only at start stay as they were (restartOnlyChanges). a.mu held.
 func (a *Agent) apply(ctx context.Context, p *prepared) {
 	prev := a.cfg
 	if p.matcherChanged {
@@ -128,12 +176,6 @@ func (a *Agent) apply(ctx context.Context, p *prepared) {
 		a.sched.stop(spec.Name)
 		if check, ok := p.checks[spec.Name]; ok {
 			a.sched.start(runCtx, spec, cc, a.checkEnv(spec, cc, p.cfg), check)
-		}
-	}
-	for _, name := range sortedKeys(p.cfg.Sources) {
-		sc := p.cfg.Sources[name]
-		if old := prev.Sources[name]; old.Enabled != sc.Enabled || old.QueueSize != sc.QueueSize || !bytes.Equal(old.Settings.Raw, sc.Settings.Raw) {
-			a.logger.Warn("log source settings changed; they take effect when the agent restarts", "source", name)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,16 +68,24 @@ type kubeEventRecord struct {
 	queued       bool
 	// dirty: the series changed but no token was free to write it yet.
 	dirty bool
+	// unresolved: an initial transition (Transition.Initial) waiting for
+	// the Node's start-up conditions, which decide whether it is written
+	// and as what. It is not in the series map until then.
+	unresolved bool
 }
 
 // kubeEventState is the reporter's Event side, guarded by KubeReporter.mu.
 type kubeEventState struct {
-	cfg      KubeReporterConfig
-	queue    []*kubeEventRecord
-	series   map[string]*kubeEventRecord
-	limiters map[string]*rate.Limiter
-	dirty    int
-	lastName int64
+	cfg    KubeReporterConfig
+	queue  []*kubeEventRecord
+	series map[string]*kubeEventRecord
+	// limiters are the findings' token buckets, by reason;
+	// transitionLimiters bound the series updates of transition Events, by
+	// condition type (see allowSeries).
+	limiters           map[string]*rate.Limiter
+	transitionLimiters map[string]*rate.Limiter
+	dirty              int
+	lastName           int64
 	// inflight is the record being written; overflow never drops it.
 	inflight *kubeEventRecord
 
@@ -84,12 +93,16 @@ type kubeEventState struct {
 	backoff  wait.Backoff
 	failing  bool
 	dropping bool
+	// droppingTransitions: the buffer overflowed with nothing but
+	// transition Events in it (logged once until the queue drains).
+	droppingTransitions bool
 }
 
 func (s *kubeEventState) init(cfg KubeReporterConfig) {
 	s.cfg = cfg
 	s.series = map[string]*kubeEventRecord{}
 	s.limiters = map[string]*rate.Limiter{}
+	s.transitionLimiters = map[string]*rate.Limiter{}
 }
 
 // nextWake is when Run should look at Events again.
@@ -103,28 +116,57 @@ func (s *kubeEventState) nextWake(now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// allow takes a token from reason's bucket.
+// allow takes a token from reason's bucket, for a finding's new Event.
 func (s *kubeEventState) allow(reason string, now time.Time) bool {
-	lim, ok := s.limiters[reason]
+	return s.take(s.limiters, reason, now)
+}
+
+// allowSeries takes a token for a series update of rec.
+//
+// A transition Event never takes from the findings' per-reason buckets: a
+// storm of event-only findings with the same reason as a condition (e.g.
+// ConntrackTableFull) must not suppress the condition's own Event. Its first
+// occurrence is written whatever the rate (Emit): the distinct transition
+// Events of a condition are bounded by its statuses and reasons, and a
+// condition that flaps repeats the same keys, which the dedup window folds
+// into series. The state machine does not bound the flapping itself (a log
+// rule's problem and recovery lines can alternate on every line), so the
+// series updates of a condition's transitions take tokens from a bucket of
+// its own, by condition type: a flapping condition costs EventBurst series
+// writes and then one per EventRefillInterval, and the count it defers is
+// written later, never lost.
+func (s *kubeEventState) allowSeries(rec *kubeEventRecord, now time.Time) bool {
+	if tr := rec.ev.Transition; tr != nil {
+		return s.take(s.transitionLimiters, tr.Condition, now)
+	}
+	return s.take(s.limiters, rec.ev.Reason, now)
+}
+
+// take takes a token from key's bucket in limiters, bounding the map:
+// full (idle) buckets are pruned first, as they are the same as new ones.
+func (s *kubeEventState) take(limiters map[string]*rate.Limiter, key string, now time.Time) bool {
+	lim, ok := limiters[key]
 	if !ok {
-		if len(s.limiters) >= kubeMaxReasonLimiters {
-			for r, l := range s.limiters {
+		if len(limiters) >= kubeMaxReasonLimiters {
+			for k, l := range limiters {
 				if l.TokensAt(now) >= float64(s.cfg.EventBurst) {
-					delete(s.limiters, r)
+					delete(limiters, k)
 				}
 			}
 		}
 		lim = rate.NewLimiter(rate.Every(s.cfg.EventRefillInterval), s.cfg.EventBurst)
-		s.limiters[reason] = lim
+		limiters[key] = lim
 	}
 	return lim.AllowN(now, 1)
 }
 
 // Emit queues an Event on the Node. A repeat of the same Key within
 // EventDedupWindow of its last occurrence is counted into the existing
-// Event's series; a new Event beyond its reason's token bucket is dropped
-// and counted in nodetriage_events_suppressed_total. It never blocks on the
-// API server.
+// Event's series; a finding's new Event beyond its reason's token bucket is
+// dropped and counted in nodetriage_events_suppressed_total (a transition
+// Event never is, see allowSeries). An initial transition is written only
+// if the Node's conditions from before the start say it is one
+// (resolveInitialLocked). It never blocks on the API server.
 func (r *KubeReporter) Emit(ev Event) {
 	now := r.clock.Now()
 	if ev.Time.IsZero() {
@@ -141,7 +183,15 @@ func (r *KubeReporter) Emit(ev Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := &r.events
-	if rec, ok := s.series[ev.Key]; ok {
+	unresolved := ev.Transition != nil && ev.Transition.Initial
+	if unresolved && r.startKnown {
+		var keep bool
+		if ev, keep = r.resolveInitialLocked(ev); !keep {
+			return
+		}
+		unresolved = false
+	}
+	if rec, ok := s.series[ev.Key]; ok && !unresolved {
 		if now.Sub(rec.lastSeen) < r.cfg.EventDedupWindow && (rec.created || rec.queued) {
 			rec.count++
 			rec.lastSeen = now
@@ -153,7 +203,7 @@ func (r *KubeReporter) Emit(ev Event) {
 		}
 		r.forgetSeriesLocked(rec)
 	}
-	if !s.allow(ev.Reason, now) {
+	if ev.Transition == nil && !s.allow(ev.Reason, now) {
 		r.metrics.suppressed(ev.Reason).Inc()
 		return
 	}
@@ -164,14 +214,73 @@ func (r *KubeReporter) Emit(ev Event) {
 		count:        1,
 		lastObserved: ev.Time,
 		lastSeen:     now,
+		unresolved:   unresolved,
+	}
+	if !unresolved {
+		r.trackSeriesLocked(rec, now)
+	}
+	r.enqueueEventLocked(rec)
+}
+
+// trackSeriesLocked makes rec the record later repeats of its key count
+// into, unless the series map is full of live records or another record
+// holds the key.
+func (r *KubeReporter) trackSeriesLocked(rec *kubeEventRecord, now time.Time) {
+	s := &r.events
+	if _, taken := s.series[rec.key]; taken {
+		return
 	}
 	if len(s.series) >= kubeMaxEventSeries {
 		r.pruneSeriesLocked(now)
 	}
 	if len(s.series) < kubeMaxEventSeries {
-		s.series[ev.Key] = rec
+		s.series[rec.key] = rec
 	}
-	r.enqueueEventLocked(rec)
+}
+
+// resolveInitialLocked decides an initial transition (Transition.Initial)
+// from the Node's conditions as the first read found them, before any
+// write of this reporter: a status the Node already had is no transition
+// (dropped); False after True or Unknown is the Cleared Event of that
+// status and reason; a first False of a type the Node did not have has
+// nothing to tell (dropped); anything else is written as it is.
+func (r *KubeReporter) resolveInitialLocked(ev Event) (Event, bool) {
+	tr := ev.Transition
+	was, had := r.start[tr.Condition]
+	switch {
+	case had && was.Status == tr.Status:
+		r.logger.Debug("condition unchanged since before the start; no Event", "condition", tr.Condition, "status", tr.Status)
+		return Event{}, false
+	case tr.Status != corev1.ConditionFalse:
+		return ev, true
+	case had && (was.Status == corev1.ConditionTrue || was.Status == corev1.ConditionUnknown):
+		reason := was.Reason
+		if reason == "" {
+			reason = ev.Reason // the API requires one
+		}
+		return clearedEvent(tr.Condition, was.Status, reason, tr.Message, ev.Time), true
+	}
+	return Event{}, false
+}
+
+// resolveQueuedLocked decides the initial transitions queued before the
+// Node's start-up conditions were known, in place, so they keep their
+// place in the delivery order.
+func (r *KubeReporter) resolveQueuedLocked(now time.Time) {
+	s := &r.events
+	for _, rec := range slices.Clone(s.queue) {
+		if !rec.unresolved {
+			continue
+		}
+		rec.unresolved = false
+		ev, keep := r.resolveInitialLocked(rec.ev)
+		if !keep {
+			r.removeQueuedLocked(rec)
+			continue
+		}
+		rec.ev, rec.key = ev, ev.Key
+		r.trackSeriesLocked(rec, now)
+	}
 }
 
 // eventNameLocked returns a unique, deterministic object name, so a create
@@ -189,33 +298,79 @@ func (r *KubeReporter) eventNameLocked(now time.Time) string {
 	return fmt.Sprintf("%s.%x", node, n)
 }
 
-// enqueueEventLocked appends rec to the delivery queue, dropping the oldest
-// entry when the buffer is full.
+// enqueueEventLocked appends rec to the delivery queue. When the buffer is
+// full, the oldest finding Event gives way; a transition Event is dropped
+// only when the buffer holds nothing else (overflowVictimLocked).
 func (r *KubeReporter) enqueueEventLocked(rec *kubeEventRecord) {
 	s := &r.events
 	if len(s.queue) >= r.cfg.EventBufferSize {
-		victim := 0
-		if s.queue[0] == s.inflight && len(s.queue) > 1 {
-			victim = 1
-		}
-		oldest := s.queue[victim]
-		r.removeQueuedLocked(oldest)
-		if oldest.created {
-			// Only a series update: keep the count and write it later.
-			oldest.dirty = true
-			s.dirty++
-		} else {
-			r.forgetSeriesLocked(oldest)
-			r.metrics.eventsDropped.Inc()
-			if !s.dropping {
-				s.dropping = true
-				r.logger.Warn("event buffer full while the API server is unreachable; dropping the oldest Events", "buffer", r.cfg.EventBufferSize)
-			}
+		victim := r.overflowVictimLocked(rec)
+		switch victim {
+		case nil:
+			// Only the record being written is queued, and it leaves the
+			// queue when its write ends: rec waits one over the bound
+			// rather than a transition being lost.
+		case rec:
+			r.dropEventLocked(rec)
+			return
+		default:
+			r.removeQueuedLocked(victim)
+			r.dropEventLocked(victim)
 		}
 	}
 	rec.queued = true
 	s.queue = append(s.queue, rec)
 	r.signal()
+}
+
+// overflowVictimLocked picks what a full buffer gives up to take rec: the
+// oldest queued finding Event; else rec itself if it is a finding's; else
+// the oldest queued transition. The record being written is never picked;
+// nil when nothing else could be.
+func (r *KubeReporter) overflowVictimLocked(rec *kubeEventRecord) *kubeEventRecord {
+	s := &r.events
+	var oldestTransition *kubeEventRecord
+	for _, q := range s.queue {
+		switch {
+		case q == s.inflight:
+		case q.ev.Transition == nil:
+			return q
+		case oldestTransition == nil:
+			oldestTransition = q
+		}
+	}
+	if rec.ev.Transition == nil {
+		return rec
+	}
+	return oldestTransition
+}
+
+// dropEventLocked gives up a record the full buffer has no room for. A
+// series update loses nothing: the count stays and is written later. A new
+// Event is lost and counted in nodetriage_events_dropped_total.
+func (r *KubeReporter) dropEventLocked(rec *kubeEventRecord) {
+	s := &r.events
+	if rec.created {
+		if !rec.dirty {
+			rec.dirty = true
+			s.dirty++
+		}
+		return
+	}
+	r.forgetSeriesLocked(rec)
+	r.metrics.eventsDropped.Inc()
+	if tr := rec.ev.Transition; tr != nil {
+		if !s.droppingTransitions {
+			s.droppingTransitions = true
+			r.logger.Warn("event buffer holds only condition transitions while the API server is unreachable; dropping the oldest",
+				"buffer", r.cfg.EventBufferSize, "condition", tr.Condition, "reason", rec.ev.Reason, "action", rec.ev.Action)
+		}
+		return
+	}
+	if !s.dropping {
+		s.dropping = true
+		r.logger.Warn("event buffer full while the API server is unreachable; dropping the oldest Events", "buffer", r.cfg.EventBufferSize)
+	}
 }
 
 // scheduleSeriesLocked queues a series update for a created Event if its
@@ -226,7 +381,7 @@ func (r *KubeReporter) scheduleSeriesLocked(rec *kubeEventRecord, now time.Time)
 	if rec.queued {
 		return
 	}
-	if s.allow(rec.ev.Reason, now) {
+	if s.allowSeries(rec, now) {
 		if rec.dirty {
 			rec.dirty = false
 			s.dirty--
@@ -261,8 +416,10 @@ func (r *KubeReporter) pruneSeriesLocked(now time.Time) {
 }
 
 // syncEvents delivers the queue in order, after re-queuing dirty series
-// whose reason has a token again. The Node's UID is read first if unknown,
-// so that `kubectl describe node` (which matches on UID) shows the Events.
+// whose bucket has a token again. The Node is read first if it has not
+// been yet: its UID, so that `kubectl describe node` (which matches on UID)
+// shows the Events, and its start-up conditions, which decide the initial
+// transitions.
 func (r *KubeReporter) syncEvents(ctx context.Context) {
 	now := r.clock.Now()
 	r.mu.Lock()
@@ -282,9 +439,9 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 		r.mu.Unlock()
 		return
 	}
-	needUID := r.nodeUID == ""
+	needRead := !r.startKnown
 	r.mu.Unlock()
-	if needUID {
+	if needRead {
 		if err := r.readNode(ctx); err != nil {
 			r.eventsFailed(ctx, now, "read Node", err)
 			return
@@ -293,7 +450,7 @@ func (r *KubeReporter) syncEvents(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		if len(s.queue) == 0 {
-			s.dropping = false
+			s.dropping, s.droppingTransitions = false, false
 			r.mu.Unlock()
 			return
 		}

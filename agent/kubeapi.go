@@ -33,37 +33,44 @@ type KubeAPI interface {
 	PatchEvent(ctx context.Context, namespace, name string, patch []byte) (*eventsv1.Event, error)
 }
 
-// kubeScheme holds only the types the agent sends and receives. client-go's
-// typed clientset (k8s.io/client-go/kubernetes) is not used on purpose: its
-// scheme package registers all of Kubernetes' ~50 API group versions when
-// the program starts, and linking it (with its apply configurations) made
-// the agent's executable twice the size and added ~18 MiB of resident
-// pages to an agent that uses two resources (docs/benchmarks.md).
-var (
-	kubeScheme = runtime.NewScheme()
-	kubeCodecs = serializer.NewCodecFactory(kubeScheme)
-	// kubeParameterCodec encodes GetOptions and friends as query parameters.
-	kubeParameterCodec = runtime.NewParameterCodec(kubeScheme)
-)
+// kubeCodecs encode and decode only the types the agent sends and
+// receives. client-go's typed clientset (k8s.io/client-go/kubernetes) is not
+// used on purpose: its scheme package registers all of Kubernetes' ~50 API
+// group versions when the program starts, and linking it (with its apply
+// configurations) made the agent's executable twice the size and added
+// ~18 MiB of resident pages to an agent that uses two resources
+// (docs/benchmarks.md). The scheme is built by the constructor, not in an
+// init function, so a registration error is returned, not a panic.
+type kubeCodecs struct {
+	serializer runtime.NegotiatedSerializer
+	// parameters encodes GetOptions and friends as query parameters.
+	parameters runtime.ParameterCodec
+}
 
-func init() {
+func newKubeCodecs() (kubeCodecs, error) {
+	scheme := runtime.NewScheme()
 	// Errors only come from registering the same name for two types.
-	if err := corev1.AddToScheme(kubeScheme); err != nil {
-		panic(err)
+	if err := corev1.AddToScheme(scheme); err != nil {
+		return kubeCodecs{}, fmt.Errorf("register %s types: %w", corev1.SchemeGroupVersion, err)
 	}
-	if err := eventsv1.AddToScheme(kubeScheme); err != nil {
-		panic(err)
+	if err := eventsv1.AddToScheme(scheme); err != nil {
+		return kubeCodecs{}, fmt.Errorf("register %s types: %w", eventsv1.SchemeGroupVersion, err)
 	}
 	// Status, the options types and WatchEvent, in the unversioned group
 	// version the API server's errors use.
-	metav1.AddToGroupVersion(kubeScheme, schema.GroupVersion{Version: "v1"})
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+	return kubeCodecs{
+		serializer: serializer.NewCodecFactory(scheme).WithoutConversion(),
+		parameters: runtime.NewParameterCodec(scheme),
+	}, nil
 }
 
 // restKubeAPI is KubeAPI over two REST clients (the core group under /api,
 // events.k8s.io under /apis) sharing one HTTP client, so one connection.
 type restKubeAPI struct {
-	core   *rest.RESTClient
-	events *rest.RESTClient
+	core       *rest.RESTClient
+	events     *rest.RESTClient
+	parameters runtime.ParameterCodec
 }
 
 // NewKubeAPI returns the agent's API client for cfg (its QPS, burst,
@@ -92,22 +99,26 @@ func NewKubeAPIForConfigAndClient(cfg *rest.Config, httpClient *http.Client) (Ku
 		}
 		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, burst)
 	}
-	core, err := newKubeRESTClient(cfg, "/api", corev1.SchemeGroupVersion, httpClient)
+	codecs, err := newKubeCodecs()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	core, err := newKubeRESTClient(cfg, "/api", corev1.SchemeGroupVersion, codecs, httpClient)
 	if err != nil {
 		return nil, err
 	}
-	events, err := newKubeRESTClient(cfg, "/apis", eventsv1.SchemeGroupVersion, httpClient)
+	events, err := newKubeRESTClient(cfg, "/apis", eventsv1.SchemeGroupVersion, codecs, httpClient)
 	if err != nil {
 		return nil, err
 	}
-	return &restKubeAPI{core: core, events: events}, nil
+	return &restKubeAPI{core: core, events: events, parameters: codecs.parameters}, nil
 }
 
-func newKubeRESTClient(cfg *rest.Config, apiPath string, gv schema.GroupVersion, httpClient *http.Client) (*rest.RESTClient, error) {
+func newKubeRESTClient(cfg *rest.Config, apiPath string, gv schema.GroupVersion, codecs kubeCodecs, httpClient *http.Client) (*rest.RESTClient, error) {
 	c := rest.CopyConfig(cfg)
 	c.APIPath = apiPath
 	c.GroupVersion = &gv
-	c.NegotiatedSerializer = kubeCodecs.WithoutConversion()
+	c.NegotiatedSerializer = codecs.serializer
 	rc, err := rest.RESTClientForConfigAndClient(c, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s%s: %w", cfg.Host, apiPath, err)
@@ -118,7 +129,7 @@ func newKubeRESTClient(cfg *rest.Config, apiPath string, gv schema.GroupVersion,
 func (a *restKubeAPI) GetNode(ctx context.Context, name string) (*corev1.Node, error) {
 	node := &corev1.Node{}
 	err := a.core.Get().Resource("nodes").Name(name).
-		VersionedParams(&metav1.GetOptions{}, kubeParameterCodec).
+		VersionedParams(&metav1.GetOptions{}, a.parameters).
 		Do(ctx).Into(node)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -41,16 +42,20 @@ type KubeReporterConfig struct {
 	// instead of creating an object (default 10 min).
 	EventDedupWindow time.Duration
 	// EventBurst and EventRefillInterval are the per-reason token bucket for
-	// new Events: EventBurst at once, then one per EventRefillInterval
-	// (default 5, then 2 per minute). It is stricter than client-go's
-	// per-object spam filter (burst 25, 1 per 5 min, per object and any
-	// reason) because one agent reports many reasons on one Node, and it
-	// bounds Event objects per reason to 5 + 2/min however bad a storm gets.
-	// Suppressed Events are counted in nodetriage_events_suppressed_total.
+	// findings' new Events and series updates: EventBurst at once, then one
+	// per EventRefillInterval (default 5, then 2 per minute). It is stricter
+	// than client-go's per-object spam filter (burst 25, 1 per 5 min, per
+	// object and any reason) because one agent reports many reasons on one
+	// Node, and it bounds Event objects per reason to 5 + 2/min however bad
+	// a storm gets. Suppressed Events are counted in
+	// nodetriage_events_suppressed_total. A condition's transition Events
+	// are never suppressed; only their series updates take from a bucket of
+	// the same size, one per condition type (kubeEventState.allowSeries).
 	EventBurst          int
 	EventRefillInterval time.Duration
 	// EventBufferSize bounds Events waiting for the API server (default 64);
-	// on overflow the oldest is dropped and counted in
+	// on overflow the oldest finding Event is dropped (a transition Event
+	// only when the buffer holds nothing else) and counted in
 	// nodetriage_events_dropped_total.
 	EventBufferSize int
 	// RetryInitialBackoff and RetryMaxBackoff bound the jittered exponential
@@ -157,7 +162,12 @@ var kubeletOwnedConditionTypes = map[string]bool{
 // jittered exponential backoff while the API server fails. Because the
 // latest desired state is what gets written, a condition that went True and
 // back to False while the server was down ends False; the transition Events
-// wait in a bounded buffer.
+// wait in a bounded buffer, where finding Events give way to them.
+//
+// Across an agent restart, a condition's Event is written exactly when its
+// status differs from what the Node showed before: the conditions the first
+// GET finds decide each condition's first status since start
+// (Transition.Initial).
 //
 // Cost per reporter: the Run goroutine, one timer, and bounded state (the
 // desired conditions, EventBufferSize queued Events, at most
@@ -194,6 +204,13 @@ type KubeReporter struct {
 	serverKnown bool
 	server      map[string]corev1.NodeCondition
 	nodeUID     types.UID
+	// start is the Node's conditions as the first successful GET found
+	// them, before any write of this reporter (startKnown): what the Node
+	// showed before the agent started, which decides the initial
+	// transitions (resolveInitialLocked). Later reads see the reporter's
+	// own writes, so it is taken once.
+	start      map[string]corev1.NodeCondition
+	startKnown bool
 
 	lastWrite     time.Time // last successful status write
 	statusRetryAt time.Time
@@ -211,7 +228,15 @@ type KubeReporter struct {
 	events kubeEventState
 }
 
-var _ Reporter = (*KubeReporter)(nil)
+var (
+	_ Reporter                  = (*KubeReporter)(nil)
+	_ initialTransitionResolver = (*KubeReporter)(nil)
+)
+
+// resolvesInitialTransitions: the reporter reads the Node before it writes
+// anything, so it can tell a condition's first status since start from a
+// change (resolveInitialLocked).
+func (r *KubeReporter) resolvesInitialTransitions() {}
 
 // NewKubeReporter returns a reporter for nodeName. Zero fields of cfg take
 // their defaults; cfg should have passed Validate. Metrics are registered
@@ -478,7 +503,10 @@ func (r *KubeReporter) patchStatus(ctx context.Context, patch []byte) (*corev1.N
 	return node, nil
 }
 
-// readNode GETs the Node to learn the server's conditions and the UID.
+// readNode GETs the Node to learn the server's conditions and the UID. The
+// first successful read also keeps the conditions as the start-up state:
+// both write paths read before their first write, so no write of this
+// reporter precedes it.
 func (r *KubeReporter) readNode(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
@@ -489,6 +517,11 @@ func (r *KubeReporter) readNode(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.storeNodeLocked(node)
+	if !r.startKnown {
+		r.start = maps.Clone(r.server)
+		r.startKnown = true
+		r.resolveQueuedLocked(r.clock.Now())
+	}
 	return nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/nodetriage/nodetriage/internal/kubetest"
+	"github.com/nodetriage/nodetriage/probes"
 )
 
 // These tests run the reporter against a real kube-apiserver and etcd
@@ -389,6 +390,77 @@ func TestKubeReporterIntegration(t *testing.T) {
 		if got := testutil.ToFloat64(r.metrics.suppressed("Flooding")); got != 3 {
 			t.Errorf("nodetriage_events_suppressed_total{reason=Flooding} = %v, want 3", got)
 		}
+	})
+
+	t.Run("an agent restart emits an Event only when the status differs from the Node's", func(t *testing.T) {
+		const node = "restart-events"
+		c.CreateNode(t, node)
+		expiring := probes.Finding{Check: "cert", Condition: "KubeletUnhealthy", Reason: "KubeletCertificateExpiring",
+			Severity: probes.SeverityProblem, Message: "expires in 11h.", Remedy: "renew it"}
+		// startAgent is one agent run: the state machine and the reporter,
+		// with the cert check's first result.
+		startAgent := func(findings []probes.Finding) *runningKubeReporter {
+			r := startKubeReporter(t, c.Config, node, KubeReporterConfig{})
+			sm := NewConditions(ConditionsOptions{Clock: clock.RealClock{}, Reporter: r.KubeReporter, Policy: certPolicy()})
+			sm.CheckResult("cert", findings, nil)
+			kubeWaitSettled(t, r)
+			return r
+		}
+		summaries := func() []string { return eventSummaries(kubeNodeEvents(t, client, node)) }
+		detected := "Warning KubeletCertificateExpiring Detected: KubeletUnhealthy is True: expires in 11h. Fix: renew it"
+
+		first := startAgent([]probes.Finding{expiring})
+		if diff := cmp.Diff([]string{detected}, summaries()); diff != "" {
+			t.Fatalf("Events of the first run (-want +got):\n%s", diff)
+		}
+		was := *kubeFindCondition(waitKubeNode(t, client, node, kubeHasCondition("KubeletUnhealthy", corev1.ConditionTrue, "expires in 11h. Fix: renew it")), "KubeletUnhealthy")
+		first.stop()
+
+		// The fault is still there after the restart: no second Detected.
+		second := startAgent([]probes.Finding{expiring})
+		if diff := cmp.Diff([]string{detected}, summaries()); diff != "" {
+			t.Errorf("Events after a restart with the fault still present (-want +got):\n%s", diff)
+		}
+		second.stop()
+
+		// Repaired while the agent was down: one Cleared after the restart,
+		// in a later second so that the new lastTransitionTime shows.
+		time.Sleep(time.Until(was.LastTransitionTime.Add(time.Second)))
+		third := startAgent(nil)
+		cleared := "Normal KubeletCertificateExpiring Cleared: KubeletUnhealthy is False (was True: KubeletCertificateExpiring). No problem found by cert."
+		if diff := cmp.Diff([]string{detected, cleared}, summaries(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Errorf("Events after a restart with the fault repaired meanwhile (-want +got):\n%s", diff)
+		}
+		now := kubeFindCondition(waitKubeNode(t, client, node, kubeHasCondition("KubeletUnhealthy", corev1.ConditionFalse, "No problem found by cert.")), "KubeletUnhealthy")
+		if !now.LastTransitionTime.After(was.LastTransitionTime.Time) {
+			t.Errorf("lastTransitionTime %v after the repair, want later than the True one %v", now.LastTransitionTime, was.LastTransitionTime)
+		}
+		third.stop()
+
+		// Still False after another restart: nothing to tell.
+		startAgent(nil)
+		if n := len(summaries()); n != 2 {
+			t.Errorf("%d Events after a restart with the condition still False, want still 2: %v", n, summaries())
+		}
+	})
+}
+
+// kubeWaitSettled waits until the reporter has read the Node, written the
+// desired conditions and has no Event left to deliver.
+func kubeWaitSettled(t *testing.T, r *runningKubeReporter) {
+	t.Helper()
+	kubeWaitFor(t, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch {
+		case !r.startKnown:
+			return fmt.Errorf("the Node not read yet")
+		case r.lastWrite.IsZero() || !r.pendingSince.IsZero():
+			return fmt.Errorf("conditions not written yet")
+		case len(r.events.queue) > 0 || r.events.inflight != nil:
+			return fmt.Errorf("%d Events not delivered yet", len(r.events.queue))
+		}
+		return nil
 	})
 }
 

@@ -510,9 +510,12 @@ func TestPipelineRecoveryEventAfterAFailedSource(t *testing.T) {
 	}
 	want := []Event{
 		{Type: corev1.EventTypeWarning, Reason: ReasonLogsNotRead, Action: actionUnknown,
-			Note: "KernelDeadlock is Unknown: no kernel log is being read: kmsg: transient"},
+			Note: "KernelDeadlock is Unknown: no kernel log is being read: kmsg: transient",
+			Transition: &Transition{Condition: "KernelDeadlock", Status: corev1.ConditionUnknown,
+				Message: "no kernel log is being read: kmsg: transient", Initial: true}},
 		{Type: corev1.EventTypeNormal, Reason: ReasonLogsNotRead, Action: actionCleared,
-			Note: "KernelDeadlock is False (was Unknown: LogsNotRead). No problem found in the kernel log."},
+			Note:       "KernelDeadlock is False (was Unknown: LogsNotRead). No problem found in the kernel log.",
+			Transition: &Transition{Condition: "KernelDeadlock", Status: corev1.ConditionFalse, Message: "No problem found in the kernel log."}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)

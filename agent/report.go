@@ -34,6 +34,30 @@ type Event struct {
 	// Note is the message plus remedy; the reporter truncates it to the API limit.
 	Note string
 	Time time.Time
+	// Transition is set when the Event reports a condition's status change
+	// (nil for a finding's Event). The reporter never lets a finding's Event
+	// crowd one of these out: they do not share the per-reason rate limit,
+	// and a full buffer drops them last.
+	Transition *Transition
+}
+
+// Transition is the condition status change behind an Event.
+type Transition struct {
+	Condition string
+	Status    corev1.ConditionStatus
+	// Message is the condition's new message, for a reporter that rewrites
+	// an Initial transition (see below) into the Event it really is.
+	Message string
+	// Initial marks the condition's first status since the agent started.
+	// The state machine cannot tell whether it is a change: that depends on
+	// what the Node showed before the restart. A reporter that read the Node
+	// at start (KubeReporter) decides: the same status as before is no
+	// transition and is dropped; True or Unknown before and False now is a
+	// "Cleared" Event naming the Node's previous reason. Every other
+	// reporter gets only initial True and Unknown transitions, as Events
+	// like any other: without the Node's previous state a first False has
+	// nothing to tell.
+	Initial bool
 }
 
 // Reporter publishes the agent's state. The Kubernetes reporter batches

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/nodetriage/nodetriage/internal/kubetest"
 )
@@ -15,7 +16,9 @@ import (
 // TestAgentRestart stops the binary and starts it again with the
 // container-runtime check disabled: the conditions whose status did not
 // change keep their lastTransitionTime (they are read back, not reset), and
-// the disabled check's condition is removed from the Node.
+// the disabled check's condition is removed from the Node. A condition
+// still True after the restart is no new Event; a fault repaired while the
+// agent was down is exactly one Cleared Event after the next start.
 func TestAgentRestart(t *testing.T) {
 	t.Parallel()
 	cluster := kubetest.Shared(t)
@@ -37,6 +40,8 @@ func TestAgentRestart(t *testing.T) {
 	))
 	waitWritten(t, first)
 	before := waitNode(t, cluster.Client, node, "the state the first agent wrote", func(*corev1.Node) error { return nil })
+	detected := eventMatch{Type: corev1.EventTypeWarning, Reason: reasonCertExpiring, Action: "Detected"}
+	waitEvent(t, cluster.Client, node, detected)
 	first.stop()
 
 	// Restart in a later second, so a reset lastTransitionTime would show.
@@ -70,6 +75,59 @@ func TestAgentRestart(t *testing.T) {
 	if diff := cmp.Diff(want, after.Status.Conditions, opts...); diff != "" {
 		t.Errorf("conditions across the restart, lastHeartbeatTime aside (-before +after):\n%s", diff)
 	}
+	// The certificate still expires: no second Detected. The agent writes
+	// such an Event with (or before) its first status write; give it a
+	// moment more.
+	time.Sleep(2 * time.Second)
+	if n := countEvents(t, cluster.Client, node, detected); n != 1 {
+		t.Errorf("%d Detected Events for %s after a restart with the fault still present, want the first run's 1", n, reasonCertExpiring)
+	}
+	second.stop()
+
+	// Repaired while no agent runs: the next start clears the condition,
+	// with a new lastTransitionTime, and says so in one Cleared Event.
+	was := findCondition(after, condKubeletUnhealthy)
+	waitUntil(was.LastTransitionTime.Add(time.Second))
+	root.installKubeletCert(node, time.Now().Add(365*24*time.Hour))
+	third := startBinary(t, args)
+	third.waitReady()
+	cleared := findCondition(waitNode(t, cluster.Client, node, "KubeletUnhealthy cleared after the restart",
+		hasCondition(condKubeletUnhealthy, corev1.ConditionFalse, reasonNoProblem)), condKubeletUnhealthy)
+	if !cleared.LastTransitionTime.After(was.LastTransitionTime.Time) {
+		t.Errorf("lastTransitionTime %v after the repair, want later than the True one %v", cleared.LastTransitionTime, was.LastTransitionTime)
+	}
+	clearedEvent := eventMatch{Type: corev1.EventTypeNormal, Reason: reasonCertExpiring, Action: "Cleared",
+		NoteContains: []string{condKubeletUnhealthy + " is False (was True: " + reasonCertExpiring + ")"}}
+	waitEvent(t, cluster.Client, node, clearedEvent)
+	waitWritten(t, third)
+	time.Sleep(2 * time.Second)
+	if n := countEvents(t, cluster.Client, node, clearedEvent); n != 1 {
+		t.Errorf("%d Cleared Events for %s, want 1", n, reasonCertExpiring)
+	}
+	if n := countEvents(t, cluster.Client, node, detected); n != 1 {
+		t.Errorf("%d Detected Events for %s after the repair, want still 1", n, reasonCertExpiring)
+	}
+}
+
+// countEvents counts the agent's Events regarding the Node that match m,
+// with their series: a repeat folded into one Event still counts.
+func countEvents(t *testing.T, client kubernetes.Interface, node string, m eventMatch) int {
+	t.Helper()
+	events, err := nodeEvents(client, node)
+	if err != nil {
+		t.Fatalf("list events of node %s: %v", node, err)
+	}
+	n := 0
+	for _, e := range events {
+		if !m.matches(e) || e.ReportingController != reportingController {
+			continue
+		}
+		n++
+		if e.Series != nil {
+			n += int(e.Series.Count) - 1
+		}
+	}
+	return n
 }
 
 // waitWritten waits until the agent has no condition change waiting for the
