@@ -32,8 +32,9 @@ func TestKubeReporterDeniedByTheShippedPolicy(t *testing.T) {
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nodetriage"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	kubectl := kubetest.KubectlPath(t)
 	for _, f := range []string{"../daemonset/base/rbac.yaml", "../daemonset/base/admission-policy.yaml"} {
-		if out, err := exec.Command("kubectl", "--kubeconfig", c.KubeconfigPath, "apply", "--server-side", "-f", f).CombinedOutput(); err != nil {
+		if out, err := exec.Command(kubectl, "--kubeconfig", c.KubeconfigPath, "apply", "--server-side", "-f", f).CombinedOutput(); err != nil {
 			t.Fatalf("kubectl apply -f %s: %v\n%s", f, err, out)
 		}
 	}
