@@ -817,7 +817,13 @@ func (c *Conditions) announce(typ string, wasPublished, initial bool, prevStatus
 		c.logger.Warn("condition unknown", attrs...)
 		ev = Event{Type: corev1.EventTypeWarning, Reason: v.reason, Action: actionUnknown, Note: typ + " is Unknown: " + v.message}
 	default:
-		c.logger.Info("condition cleared", attrs...)
+		if !wasPublished {
+			// A first False: healthy since start, or cleared while the
+			// agent was down (the reporter tells, below).
+			c.logger.Debug("condition healthy", attrs...)
+		} else {
+			c.logger.Info("condition cleared", attrs...)
+		}
 		switch {
 		case wasPublished:
 			c.reporter.Emit(clearedEvent(typ, prevStatus, prevReason, v.message, now))

@@ -258,6 +258,7 @@ func (r *KubeReporter) resolveInitialLocked(ev Event) (Event, bool) {
 		if reason == "" {
 			reason = ev.Reason // the API requires one
 		}
+		r.logger.Info("condition cleared while the agent was not running", "condition", tr.Condition, "was", was.Status, "reason", reason)
 		return clearedEvent(tr.Condition, was.Status, reason, tr.Message, ev.Time), true
 	}
 	return Event{}, false
