@@ -1,5 +1,5 @@
 // Command soak runs the real nodetriage binary under a sustained log storm
-// and checks the agent's bounds: -kmsg-rate lines/s written to /dev/kmsg and
+// and checks the agent's bounds: -kmsg-rate records/s in the kernel log and
 // -journal-rate entries/s appended to a journal file (default 5,000 + 5,000
 // = 10,000 lines/s) for -duration (default 10m), against a real API server.
 //
@@ -8,12 +8,20 @@
 // reason) on a fixture host root whose /dev/kmsg is the machine's kernel log
 // device and whose /var/log/journal holds a journal file that one long-running
 // systemd-journal-remote appends to. The journal's kernel transport is read
-// as kernel lines (kernelTransport: always), because user space cannot write
-// kernel-facility records to /dev/kmsg: the kmsg half exercises the reader,
-// queue and matcher dispatch on user-facility records, the journal half the
-// rules, with -match-percent of its entries matching one (OOM kills with
-// changing pids, conntrack table full, read-only remounts of changing
-// devices, image pull failures of changing images, PLEG unhealthy).
+// as kernel lines (kernelTransport: always), with -match-percent of its
+// entries matching a rule (OOM kills with changing pids, conntrack table
+// full, read-only remounts of changing devices, image pull failures of
+// changing images, PLEG unhealthy).
+//
+// What reaches /dev/kmsg depends on -kmsg-kind. "user" (the default) writes
+// the records from user space: the kernel stamps them facility user, which
+// no rule may read, so they exercise the reader, queue and dispatch only.
+// "kernel" makes the kernel log them itself (benchkit.KernelLog: a scratch
+// ext4 filesystem on a loop device), facility kern like a real kernel storm,
+// so every record also goes through the kernel rules and -match-percent of
+// them fire one (ext4 errors and warnings); it lowers the console log level
+// for the run, as the serial console would otherwise cap kernel records at
+// a few hundred a second.
 //
 // Writing to /dev/kmsg faster than the kernel's default rate limit (10
 // records per 5 s) needs no kernel setting: the limit applies per open file,
@@ -30,7 +38,8 @@
 // MiB, CPU ≤ 250 millicores, status writes ≤ 1 per second, Events within
 // 5 + 2/min per reason.
 //
-// Usage: go run ./hack/bench/soak [-duration 10m] [-kmsg-rate 5000] [-journal-rate 5000] [-json out.json]
+// Usage: go run ./hack/bench/soak [-duration 10m] [-kmsg-rate 5000] [-kmsg-kind user|kernel]
+// [-journal-rate 5000] [-match-percent 1] [-json out.json]
 package main
 
 import (
@@ -39,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -60,6 +70,7 @@ import (
 type options struct {
 	duration     time.Duration
 	kmsgRate     int
+	kmsgKind     string
 	journalRate  int
 	matchPercent float64
 	jsonOut      string
@@ -79,11 +90,20 @@ const nodeName = "soak-node"
 func main() {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the storm lasts")
-	flag.IntVar(&o.kmsgRate, "kmsg-rate", 5000, "records per second written to /dev/kmsg")
+	flag.IntVar(&o.kmsgRate, "kmsg-rate", 5000, "kernel log records per second")
+	flag.StringVar(&o.kmsgKind, "kmsg-kind", "user", `"user": records written to /dev/kmsg (facility user; no rule reads them); "kernel": records the kernel logs itself (facility kern, -match-percent of them matching the ext4 rules; lowers the console log level for the run)`)
 	flag.IntVar(&o.journalRate, "journal-rate", 5000, "entries per second appended to the journal")
-	flag.Float64Var(&o.matchPercent, "match-percent", 1, "share of journal entries that match a rule, in percent")
+	flag.Float64Var(&o.matchPercent, "match-percent", 1, "share of journal entries (and of kernel records with -kmsg-kind kernel) that match a rule, in percent")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.Parse()
+	if o.kmsgKind != "user" && o.kmsgKind != "kernel" {
+		fmt.Fprintf(os.Stderr, "soak: -kmsg-kind must be user or kernel, not %q\n", o.kmsgKind)
+		os.Exit(2)
+	}
+	if o.matchPercent < 0 || o.matchPercent > 100 {
+		fmt.Fprintf(os.Stderr, "soak: -match-percent must be within 0..100, not %v\n", o.matchPercent)
+		os.Exit(2)
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	tb := benchkit.NewProgramTB("soak", logger, func() { os.Exit(2) })
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -186,7 +206,10 @@ func sortedKeys[V any](m map[string]V) []string {
 
 func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o options) (results, error) {
 	res := results{Commit: benchkit.GitCommit(), Sources: map[string]sourceResult{},
-		Options: fmt.Sprintf("%d kmsg + %d journal lines/s, %.1f%% of journal lines matching", o.kmsgRate, o.journalRate, o.matchPercent)}
+		Options: fmt.Sprintf("%d kmsg (%s) + %d journal lines/s, %.1f%% of journal lines matching", o.kmsgRate, o.kmsgKind, o.journalRate, o.matchPercent)}
+	if o.kmsgKind == "kernel" {
+		res.Options += fmt.Sprintf(", %.1f%% of kernel records matching", o.matchPercent)
+	}
 	if err := benchkit.RequireFile(benchkit.JournalRemote, "apt-get install systemd-journal-remote"); err != nil {
 		return res, err
 	}
@@ -211,6 +234,18 @@ func run(ctx context.Context, tb *benchkit.ProgramTB, logger *slog.Logger, o opt
 	jdir, err := root.JournalDir()
 	if err != nil {
 		return res, err
+	}
+	var klog *benchkit.KernelLog
+	if o.kmsgKind == "kernel" {
+		dir := filepath.Join(work, "kernellog")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return res, err
+		}
+		if klog, err = benchkit.NewKernelLog(dir); err != nil {
+			return res, err
+		}
+		defer klog.Close()
+		logger.Info("console log level lowered to 1 for the storm; restored at the end", "kernelLog", dir)
 	}
 	journalFile := filepath.Join(jdir, "system.journal")
 	if err := benchkit.WriteJournal(journalFile, []benchkit.JournalEntry{{Identifier: "kubelet", Message: "soak starting"}}); err != nil {
@@ -258,7 +293,13 @@ sources:
 	var wg sync.WaitGroup
 	var kmsgWritten, journalWritten int
 	var kmsgErr, journalErr error
-	wg.Go(func() { kmsgWritten, kmsgErr = writeKmsg(stormCtx, o.kmsgRate) })
+	wg.Go(func() {
+		if klog != nil {
+			kmsgWritten, kmsgErr = writeKernel(stormCtx, klog, o.kmsgRate, o.matchPercent)
+			return
+		}
+		kmsgWritten, kmsgErr = writeKmsg(stormCtx, o.kmsgRate)
+	})
 	wg.Go(func() { journalWritten, journalErr = writeJournal(stormCtx, js, o.journalRate, o.matchPercent) })
 
 	// Sample while the storm runs: memory every second, status writes as a
@@ -423,6 +464,32 @@ func writeKmsg(ctx context.Context, rate int) (int, error) {
 	return paced(ctx, rate, func(n int) error {
 		return w.WriteLine(fmt.Sprintf("nodetriage-soak: eth%d: link is up, 10000 Mbps full duplex, flow control rx/tx seq=%d\n", n%4, n))
 	})
+}
+
+// writeKernel makes the kernel log about rate records per second, of which
+// matchPercent match a rule, and returns how many it logged. A fault logs
+// two matching records, a chatter one that matches nothing, so one fault in
+// every ops operations gives 2 matching records in ops+1.
+func writeKernel(ctx context.Context, k *benchkit.KernelLog, rate int, matchPercent float64) (int, error) {
+	ops := 0 // no faults
+	if matchPercent > 0 {
+		p := matchPercent / 100
+		ops = max(1, int(math.Round(float64(benchkit.RecordsPerFault)/p))-benchkit.RecordsPerFault+benchkit.RecordsPerChatter)
+	}
+	records := 0
+	opsRate := rate
+	if ops > 0 {
+		opsRate = int(math.Round(float64(rate) * float64(ops) / float64(ops-1+benchkit.RecordsPerFault)))
+	}
+	_, err := paced(ctx, opsRate, func(n int) error {
+		if ops > 0 && n%ops == 0 {
+			records += benchkit.RecordsPerFault
+			return k.Fault()
+		}
+		records += benchkit.RecordsPerChatter
+		return k.Chatter(n)
+	})
+	return records, err
 }
 
 // writeJournal appends rate entries per second; matchPercent of them match
