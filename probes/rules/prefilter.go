@@ -37,10 +37,13 @@ const (
 //     unknown or infinite; an empty, non-nil set means it matches nothing).
 //   - req: every match contains at least one of these strings; reqAny means
 //     no requirement is known.
+//   - also: further OR-sets every match satisfies too (the requirements of a
+//     concatenation that req is not), for the check after the scanner.
 type litInfo struct {
 	exact  []literal
 	req    []literal
 	reqAny bool
+	also   [][]literal
 }
 
 // requiredLiterals returns an OR-set of literals at least one of which every
@@ -53,6 +56,88 @@ func requiredLiterals(re *syntax.Regexp) (lits []literal, ok bool) {
 		return nil, false
 	}
 	return pruneImplied(dedupeLiterals(set)), true
+}
+
+// Limits on the extra requirements checked after the scanner admits a
+// pattern: only short lists of selective literals are worth a substring
+// search per admitted line.
+const (
+	maxAlsoSets    = 4
+	maxAlsoSetSize = 4
+	minAlsoLit     = 4
+)
+
+// alsoRequired returns OR-sets of literals, besides the scanner's
+// (requiredLiterals), that every match of re must also contain: a pattern
+// like `PullImage "[^"]*pause[^"]*" failed` is admitted by its longest
+// literal and then needs `" failed` too, which a substring search rules out
+// far cheaper than the regexp. Only selective sets are kept (at most
+// maxAlsoSets of at most maxAlsoSetSize literals of minAlsoLit bytes or
+// more, the most selective first).
+func alsoRequired(re *syntax.Regexp, scanned []literal) [][]literal {
+	var out [][]literal
+	seen := map[string]bool{setKey(scanned): true}
+	for _, set := range analyze(re.Simplify()).also {
+		set = pruneImplied(dedupeLiterals(set))
+		if len(set) == 0 || len(set) > maxAlsoSetSize || minLen(set) < minAlsoLit {
+			continue
+		}
+		if k := setKey(set); !seen[k] {
+			seen[k] = true
+			out = append(out, set)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return minLen(out[i]) > minLen(out[j]) })
+	if len(out) > maxAlsoSets {
+		out = out[:maxAlsoSets]
+	}
+	return out
+}
+
+func setKey(set []literal) string {
+	keys := make([]string, len(set))
+	for i, l := range set {
+		keys[i] = l.key()
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, "\x01")
+}
+
+// in reports whether l occurs in text, its fold positions in either ASCII
+// case.
+func (l literal) in(text string) bool {
+	if !strings.Contains(l.fold, "1") {
+		return strings.Contains(text, l.text)
+	}
+	for start := 0; start+len(l.text) <= len(text); start++ {
+		if l.matchesAt(text, start) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l literal) matchesAt(text string, start int) bool {
+	for i := 0; i < len(l.text); i++ {
+		c := text[start+i]
+		if l.fold[i] == '1' {
+			c = foldByte(c)
+		}
+		if c != l.text[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// anyIn reports whether one of set occurs in text.
+func anyIn(set []literal, text string) bool {
+	for _, l := range set {
+		if l.in(text) {
+			return true
+		}
+	}
+	return false
 }
 
 // pruneImplied drops literals of an OR-set that cannot be found without a
@@ -166,9 +251,9 @@ func analyze(re *syntax.Regexp) litInfo {
 func requireOnly(i litInfo) litInfo {
 	set, any := i.requirement()
 	if any {
-		return unconstrained
+		return litInfo{reqAny: true, also: i.also}
 	}
-	return litInfo{req: set}
+	return litInfo{req: set, also: i.also}
 }
 
 // literalInfo splits a literal at runes the line scanner cannot match
@@ -263,6 +348,7 @@ func charClassInfo(ranges []rune) litInfo {
 
 func concatInfo(subs []litInfo) litInfo {
 	var candidates [][]literal
+	var also [][]literal
 	cur := []literal{{}}
 	allExact := true
 	flushCur := func() {
@@ -272,6 +358,7 @@ func concatInfo(subs []litInfo) litInfo {
 		cur = []literal{{}}
 	}
 	for _, s := range subs {
+		also = append(also, s.also...)
 		if s.exact != nil && len(cur)*len(s.exact) <= maxExactSet && maxLen(cur)+maxLen(s.exact) <= maxExactLen {
 			cur = cross(cur, s.exact)
 			continue
@@ -294,9 +381,15 @@ func concatInfo(subs []litInfo) litInfo {
 	}
 	flushCur()
 	if len(candidates) == 0 {
-		return unconstrained
+		return litInfo{reqAny: true, also: also}
 	}
-	return litInfo{req: bestSet(candidates)}
+	best := bestSet(candidates)
+	for i, c := range candidates {
+		if i != best {
+			also = append(also, c)
+		}
+	}
+	return litInfo{req: candidates[best], also: also}
 }
 
 func alternateInfo(subs []litInfo) litInfo {
@@ -351,13 +444,13 @@ func minLen(set []literal) int {
 	return n
 }
 
-// bestSet picks the most selective requirement: the longest shortest
-// literal, then the fewest literals.
-func bestSet(sets [][]literal) []literal {
-	best := sets[0]
-	for _, s := range sets[1:] {
-		if ml, bl := minLen(s), minLen(best); ml > bl || (ml == bl && len(s) < len(best)) {
-			best = s
+// bestSet picks the most selective requirement, the index in sets: the
+// longest shortest literal, then the fewest literals.
+func bestSet(sets [][]literal) int {
+	best := 0
+	for i, s := range sets[1:] {
+		if ml, bl := minLen(s), minLen(sets[best]); ml > bl || (ml == bl && len(s) < len(sets[best])) {
+			best = i + 1
 		}
 	}
 	return best

@@ -128,6 +128,13 @@ func prefilterStressRules() []Rule {
 		mk("stress-fold-mixed", `ABC[Dd]ef(?i:ghi)`, false),
 		mk("stress-unicode", `(?i)grüße ÄRGER`, false),
 		mk("stress-no-literal", `^\d{4}$`, false),
+		// Alternations cut into branches, with captures in several
+		// branches, bars inside classes, quotes and groups, flags that
+		// apply to every branch, and literals checked after the scanner.
+		mk("stress-branches", `failed to (?:pull|get) (?P<x>\w+) image|PullImage "(?P<x>[^"|]*pause[^"]*)" failed|\Qa|b\E end`, false),
+		mk("stress-branches-fold", `(?i)disk (?P<d>sd[a-z]) error on (?P<x>\w+)|TABLE [[:alpha:]|]+ FULL`, false),
+		mk("stress-branches-flag-mid", `first(?i)second|third`, false),
+		mk("stress-also", `Killed process (?P<x>\d+) \(.*\) total-vm:\d+kB, UID:\d+`, true),
 	}
 }
 
@@ -156,6 +163,11 @@ func FuzzPrefilter(f *testing.F) {
 		vf.Close()
 	}
 	f.Add(uint8(0), "KILL bob \u017ftuff")
+	f.Add(uint8(0), `PullImage "registry.k8s.io/pause:3.9" failed`)
+	f.Add(uint8(0), `PullImage "registry.k8s.io/app:1" failed to pull bob image`)
+	f.Add(uint8(0), "xx a|b end TABLE ab|c FULL")
+	f.Add(uint8(1), "DISK SDB ERROR ON Node1 first Second THIRD")
+	f.Add(uint8(0), "killed PROCESS 12 (java) TOTAL-VM:3kB, uid:0")
 	f.Add(uint8(0), "kill bob STUFF")
 	f.Add(uint8(1), "\xffbad")
 	f.Add(uint8(1), "abcdefGHI")
@@ -169,4 +181,83 @@ func FuzzPrefilter(f *testing.F) {
 			t.Fatalf("Match(%q on %s) with prefilter differs (-without +with):\n%s", text, line.Source, diff)
 		}
 	})
+}
+
+func TestTopLevelBranches(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    []string
+	}{
+		{`abc`, nil},
+		{`a|b`, []string{`a`, `b`}},
+		{`(?:a|b)c`, nil},
+		{`a(b|c)|d`, []string{`a(b|c)`, `d`}},
+		{`[|]x|y`, []string{`[|]x`, `y`}},
+		{`[]|]x|y`, []string{`[]|]x`, `y`}},
+		{`[^]|]x|y`, []string{`[^]|]x`, `y`}},
+		{`[[:alpha:]|]x|y`, []string{`[[:alpha:]|]x`, `y`}},
+		{`a\|b|c`, []string{`a\|b`, `c`}},
+		{`\Qa|b\E|c`, []string{`\Qa|b\E`, `c`}},
+		{`\Qa|b`, nil},
+		{`(?i)a|b`, []string{`(?i)a`, `(?i)b`}},
+		{`(?i:a)|b`, []string{`(?i:a)`, `b`}},
+		{`(?P<x>a|b)|c`, []string{`(?P<x>a|b)`, `c`}},
+		{`a(?i)b|c`, nil}, // (?i) reaches across the bar
+		{`[a|b`, nil},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, topLevelBranches(tc.pattern)); diff != "" {
+			t.Errorf("topLevelBranches(%q) (-want +got):\n%s", tc.pattern, diff)
+		}
+	}
+}
+
+// TestBranchMatchers: an alternation is tried branch by branch, each
+// admitted by its own literals and checked for its other required literals
+// before its regexp runs; a line that two branches match fires the rule
+// once, with the whole pattern's captures.
+func TestBranchMatchers(t *testing.T) {
+	e := newTestEngine(t, DefaultRules())
+	idx := e.sources[probes.SourceContainerd]
+	var branches []*matcher
+	for _, m := range idx.matchers {
+		if m.rule.Name == "containerd-sandbox-image-pull-failing" {
+			branches = append(branches, m)
+		}
+	}
+	if len(branches) < 2 {
+		t.Fatalf("containerd-sandbox-image-pull-failing has %d matchers, want one per top-level branch", len(branches))
+	}
+	var pull *matcher
+	for _, m := range branches {
+		if m.group != branches[0].group || m.re != branches[0].re {
+			t.Errorf("branch %q: group %d and whole pattern must be the first branch's", m.test, m.group)
+		}
+		if strings.HasPrefix(m.test.String(), "PullImage") {
+			pull = m
+		}
+	}
+	if pull == nil {
+		t.Fatal("no branch for PullImage … failed")
+	}
+	// Admitted by "PullImage ", which every pull request logs; the
+	// required ` failed` rules out the plain request without the regexp.
+	var also []string
+	for _, set := range pull.also {
+		for _, l := range set {
+			also = append(also, l.text)
+		}
+	}
+	if !slices.Contains(also, `" failed`) {
+		t.Errorf("PullImage branch also needs %q, want `\" failed` among them", also)
+	}
+
+	stress := newTestEngine(t, prefilterStressRules())
+	got := stress.Match(testLine(probes.SourceKernel, `failed to pull bob image and PullImage "registry.k8s.io/pause:3.9" failed`, testStart))
+	if len(got) != 1 {
+		t.Fatalf("a line two branches match: %d findings, want 1: %+v", len(got), got)
+	}
+	if x := got[0].Evidence["x"]; x != "bob" {
+		t.Errorf("capture x = %q, want the whole pattern's leftmost match %q", x, "bob")
+	}
 }
