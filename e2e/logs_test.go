@@ -127,7 +127,7 @@ func TestContainerdFromJournal(t *testing.T) {
 	))
 	sandbox := findCondition(got, condSandboxImageMissing)
 	for _, want := range []string{
-		"the sandbox (pause) image " + pauseImage + " cannot be pulled: no new pod can start on this node",
+		"the runtime cannot pull or read the sandbox (pause) image " + pauseImage + ": no new pod can start on this node",
 		" Fix: ", "crictl pull " + pauseImage,
 	} {
 		if !strings.Contains(sandbox.Message, want) {
@@ -142,7 +142,7 @@ func TestContainerdFromJournal(t *testing.T) {
 		t.Errorf("%s message %q lacks the cgroup error", condMemoryCgroupLeak, msg)
 	}
 	waitEvent(t, cluster.Client, node, eventMatch{Type: corev1.EventTypeWarning, Reason: reasonSandboxPullFailing, Action: "Detected",
-		NoteContains: []string{condSandboxImageMissing + " is True: the sandbox (pause) image " + pauseImage}})
+		NoteContains: []string{condSandboxImageMissing + " is True: the runtime cannot pull or read the sandbox (pause) image " + pauseImage}})
 	waitEvent(t, cluster.Client, node, eventMatch{Type: corev1.EventTypeWarning, Reason: reasonOCICreateFailed, Action: "Observed",
 		NoteContains: []string{"the OCI runtime could not create a container: runc create failed: unable to start container process: " +
 			"unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod5b1e6f9a-2c3d-4e5f-8a9b-0c1d2e3f4a5b/",
