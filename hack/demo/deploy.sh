@@ -53,6 +53,13 @@ demo_kubectl kustomize "$DEMO_DIR/kustomize" | grep -q -- "--listen-address=:$DE
   demo_die "daemonset/base changed: the 4th agent arg is no longer --listen-address"
 demo_kubectl apply --server-side -k "$DEMO_DIR/kustomize" >/dev/null
 demo_log "applied daemonset/overlays/local${DEMO_KMSG:+ with components/kmsg}"
+# rollout status counts the pods the DaemonSet controller has scheduled: right
+# after the apply it may not have counted this node yet (desired 0), and
+# 0 of 0 ready passes. Wait until it has.
+for _ in $(seq 60); do
+  [[ "$(demo_kubectl -n nodetriage get daemonset nodetriage -o jsonpath='{.status.desiredNumberScheduled}')" == 1 ]] && break
+  sleep 1
+done
 if ! demo_kubectl -n nodetriage rollout status daemonset/nodetriage --timeout 180s >&2; then
   demo_kubectl -n nodetriage describe pods >&2 || true
   demo_die "the nodetriage DaemonSet did not become ready"
