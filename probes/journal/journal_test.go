@@ -730,24 +730,6 @@ func TestCursorOfVacuumedEntrySkipsNothingNewer(t *testing.T) {
 	}
 }
 
-// logBuffer is a slog handler's output, safe to read while the stream logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // hostJournalDirs builds a host root holding the named journal directories,
 // empty.
 func hostJournalDirs(t *testing.T, dirs ...string) string {
@@ -767,7 +749,7 @@ func hostJournalDirs(t *testing.T, dirs ...string) string {
 // appear.
 func TestFollowWaitsForJournalFiles(t *testing.T) {
 	root := hostJournalDirs(t, "var/log/journal")
-	logs := &logBuffer{}
+	logs := &streamtest.LogBuffer{}
 	env := probes.Env{Host: probes.NewFS(root), Clock: clock.RealClock{}}
 	s := newStream(t, env, probes.StreamOptions{Follow: true})
 	s.log = slog.New(slog.NewTextHandler(logs, nil))
@@ -957,7 +939,7 @@ func TestJournalDirectoryGoneWhileFollowed(t *testing.T) {
 			root := hostJournalDirs(t, "var/log/journal/"+machineID)
 			dir := filepath.Join(root, "var/log/journal", machineID)
 			writeJournal(t, filepath.Join(dir, "system.journal"), []entry{kubeletEntry(time.Now(), "before")})
-			logs := &logBuffer{}
+			logs := &streamtest.LogBuffer{}
 			env := probes.Env{
 				Host: probes.NewFS(root), Clock: clock.RealClock{},
 				Settings: probes.Settings{Raw: json.RawMessage(`{"directories":["/var/log/journal"]}`)},

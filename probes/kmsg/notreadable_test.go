@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,26 +19,6 @@ import (
 
 // notReadableWarning starts the warning logged when /dev/kmsg is refused.
 const notReadableWarning = "cannot read the kernel log from /dev/kmsg"
-
-// logBuffer is a slog handler's output, safe to read while others log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) count(s string) int { return strings.Count(b.String(), s) }
 
 // hostWithDevice is a host root whose /dev/kmsg is a regular file: it
 // opens, so New accepts it, but it cannot be polled, so a followed Run
@@ -78,7 +57,7 @@ func TestNotReadableWarnsOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			logs := &logBuffer{}
+			logs := &streamtest.LogBuffer{}
 			env := probes.Env{Host: probes.NewFS(root), Clock: clocktesting.NewFakePassiveClock(time.Now()), Logger: slog.New(slog.NewTextHandler(logs, nil))}
 			s, err := New(env, probes.StreamOptions{Follow: true})
 			if tt.removeAfterNew {
@@ -93,7 +72,7 @@ func TestNotReadableWarnsOnce(t *testing.T) {
 			if !errors.Is(err, probes.ErrNotApplicable) {
 				t.Errorf("error = %v, want one wrapping ErrNotApplicable", err)
 			}
-			if n := logs.count(notReadableWarning); n != 1 {
+			if n := logs.Count(notReadableWarning); n != 1 {
 				t.Errorf("warned %d times, want once:\n%s", n, logs)
 			}
 			if !strings.Contains(logs.String(), "grant CAP_SYSLOG") {
@@ -110,7 +89,7 @@ func TestNotReadableWarnsOnce(t *testing.T) {
 // restarted again.
 func TestNotReadableWarnsOnceInAnAgentRun(t *testing.T) {
 	root, device := hostWithDevice(t)
-	logs := &logBuffer{}
+	logs := &streamtest.LogBuffer{}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC))
 	catalog := agent.Catalog{Streams: []probes.StreamSpec{Spec()}}
 	cfg, err := agent.ParseConfig([]byte("apiVersion: nodetriage.io/v1alpha1\nkind: AgentConfig\nstateDir: "+t.TempDir()+"\n"), catalog)
@@ -137,7 +116,7 @@ func TestNotReadableWarnsOnceInAnAgentRun(t *testing.T) {
 	// failures counts the kmsg runs that failed and were scheduled for a
 	// restart (the first at Warn, repeats of the same error at Debug).
 	failures := func() int {
-		return logs.count("log source failed; restarting with backoff") + logs.count("log source still failing")
+		return logs.Count("log source failed; restarting with backoff") + logs.Count("log source still failing")
 	}
 	// stepUntil moves the fake clock on (past any restart backoff) until
 	// cond holds.
@@ -153,22 +132,22 @@ func TestNotReadableWarnsOnceInAnAgentRun(t *testing.T) {
 		}
 	}
 	stepUntil("three failed runs", func() bool { return failures() >= 3 })
-	if n := logs.count(notReadableWarning); n != 0 {
+	if n := logs.Count(notReadableWarning); n != 0 {
 		t.Fatalf("warned while /dev/kmsg opened:\n%s", logs)
 	}
 	if err := os.Remove(device); err != nil {
 		t.Fatal(err)
 	}
-	stepUntil("the source to be given up", func() bool { return logs.count("log source does not apply on this node") > 0 })
+	stepUntil("the source to be given up", func() bool { return logs.Count("log source does not apply on this node") > 0 })
 	before := failures()
 	for range 20 { // twenty minutes more of the agent's run
 		clk.Step(time.Minute)
 		time.Sleep(2 * time.Millisecond)
 	}
-	if n := logs.count(notReadableWarning); n != 1 {
+	if n := logs.Count(notReadableWarning); n != 1 {
 		t.Errorf("warned %d times in one agent run, want once:\n%s", n, logs)
 	}
-	if n := logs.count("log source does not apply on this node"); n != 1 || failures() != before {
+	if n := logs.Count("log source does not apply on this node"); n != 1 || failures() != before {
 		t.Errorf("the source was restarted after it did not apply:\n%s", logs)
 	}
 }
