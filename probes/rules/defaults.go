@@ -105,6 +105,22 @@ const (
 		`(journalctl -u containerd or -u crio), check runc --version and kernel support, and fix the pod spec when the detail names its command or mount`
 )
 
+// diskFullRule is the DiskFull Event rule on one source: ENOSPC said by
+// the kubelet or a runtime, the same text in every one of them.
+func diskFullRule(name string, src probes.Source) Rule {
+	return Rule{
+		Name:     name,
+		Sources:  sources(src),
+		Pattern:  diskFullPattern,
+		Exclude:  diskFullExclude,
+		Reason:   "DiskFull",
+		Severity: probes.SeverityProblem,
+		Summary:  diskFullSummary,
+		Message:  diskFullMessage,
+		Remedy:   diskFullRemedy,
+	}
+}
+
 // runtimeRules are the rules containerd and CRI-O share.
 func runtimeRules(prefix string, src probes.Source) []Rule {
 	rateLimitFix := rateLimitRemedy
@@ -169,16 +185,6 @@ func runtimeRules(prefix string, src probes.Source) []Rule {
 			Remedy:          rateLimitFix,
 			Subject:         "${image}",
 		},
-		{
-			Name:     prefix + "-disk-full",
-			Sources:  sources(src),
-			Pattern:  diskFullPattern,
-			Exclude:  diskFullExclude,
-			Reason:   "DiskFull",
-			Severity: probes.SeverityProblem,
-			Summary:  diskFullSummary,
-			Message:  diskFullMessage,
-			Remedy:   diskFullRemedy,
-		},
+		diskFullRule(prefix+"-disk-full", src),
 	}
 }

@@ -166,16 +166,6 @@ func kubeletRules() []Rule {
 			Remedy:    sandboxImageRemedy,
 			Subject:   "${image}",
 		},
-		{
-			Name:     "disk-full",
-			Sources:  kubelet,
-			Pattern:  diskFullPattern,
-			Exclude:  diskFullExclude,
-			Reason:   "DiskFull",
-			Severity: probes.SeverityProblem,
-			Summary:  diskFullSummary,
-			Message:  diskFullMessage,
-			Remedy:   diskFullRemedy,
-		},
+		diskFullRule("disk-full", probes.SourceKubelet),
 	}
 }
