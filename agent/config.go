@@ -72,6 +72,21 @@ type ReportingConfig struct {
 	EventsPerMinutePerReason int
 }
 
+// KubeReporterConfig is the Kubernetes reporter's configuration for these
+// settings; a zero field keeps the reporter's default.
+func (r ReportingConfig) KubeReporterConfig() KubeReporterConfig {
+	c := KubeReporterConfig{
+		BatchInterval:     r.BatchInterval,
+		HeartbeatInterval: r.HeartbeatInterval,
+		EventDedupWindow:  r.EventDedupWindow,
+		EventBurst:        r.EventBurstPerReason,
+	}
+	if r.EventsPerMinutePerReason > 0 {
+		c.EventRefillInterval = time.Minute / time.Duration(r.EventsPerMinutePerReason)
+	}
+	return c
+}
+
 // CheckConfig is checks.<name> with the check's defaults applied.
 type CheckConfig struct {
 	Enabled         bool

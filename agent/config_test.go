@@ -229,3 +229,17 @@ func TestLoadConfigNamesTheFile(t *testing.T) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
+
+func TestReportingKubeReporterConfig(t *testing.T) {
+	got := ReportingConfig{BatchInterval: 2 * time.Second, HeartbeatInterval: time.Minute, EventDedupWindow: time.Hour,
+		EventBurstPerReason: 7, EventsPerMinutePerReason: 4}.KubeReporterConfig()
+	want := KubeReporterConfig{BatchInterval: 2 * time.Second, HeartbeatInterval: time.Minute, EventDedupWindow: time.Hour,
+		EventBurst: 7, EventRefillInterval: 15 * time.Second}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// Zero keeps the reporter's default rather than dividing by it.
+	if got := (ReportingConfig{}).KubeReporterConfig(); got != (KubeReporterConfig{}) {
+		t.Errorf("zero settings = %+v, want the zero config", got)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
@@ -54,14 +53,7 @@ func startInProcessAgent(t testing.TB, kubeconfig, node string, root *hostRoot, 
 	}
 	clk := clock.RealClock{}
 	registry := prometheus.NewRegistry()
-	rc := cfg.Reporting
-	reporter := agent.NewKubeReporter(client, node, agent.KubeReporterConfig{
-		BatchInterval:       rc.BatchInterval,
-		HeartbeatInterval:   rc.HeartbeatInterval,
-		EventDedupWindow:    rc.EventDedupWindow,
-		EventBurst:          rc.EventBurstPerReason,
-		EventRefillInterval: time.Minute / time.Duration(rc.EventsPerMinutePerReason),
-	}, clk, logger, registry)
+	reporter := agent.NewKubeReporter(client, node, cfg.Reporting.KubeReporterConfig(), clk, logger, registry)
 	nodes := agent.NewNodeCache(client, node, agent.DefaultNodeCacheInterval, clk, logger)
 	a, err := agent.New(agent.Options{
 		ConfigPath: configPath,

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
@@ -135,14 +134,7 @@ func runWithAPI(ctx context.Context, opts agent.Options, kubeconfig string, clk 
 	if err != nil {
 		return &setupError{err}
 	}
-	rc := opts.Config.Reporting
-	reporter := agent.NewKubeReporter(client, opts.NodeName, agent.KubeReporterConfig{
-		BatchInterval:       rc.BatchInterval,
-		HeartbeatInterval:   rc.HeartbeatInterval,
-		EventDedupWindow:    rc.EventDedupWindow,
-		EventBurst:          rc.EventBurstPerReason,
-		EventRefillInterval: perMinute(rc.EventsPerMinutePerReason),
-	}, clk, opts.Logger, opts.Registry)
+	reporter := agent.NewKubeReporter(client, opts.NodeName, opts.Config.Reporting.KubeReporterConfig(), clk, opts.Logger, opts.Registry)
 	nodes := agent.NewNodeCache(client, opts.NodeName, agent.DefaultNodeCacheInterval, clk, opts.Logger)
 	opts.Reporter = reporter
 	opts.Node = nodes.Get
@@ -165,15 +157,6 @@ func runWithAPI(ctx context.Context, opts agent.Options, kubeconfig string, clk 
 	cancel()
 	wg.Wait()
 	return err
-}
-
-// perMinute turns "n per minute" into the interval between tokens; 0 keeps
-// the reporter's default.
-func perMinute(n int) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	return time.Minute / time.Duration(n)
 }
 
 // parse parses a subcommand's flags. done reports that the command must

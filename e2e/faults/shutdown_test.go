@@ -170,11 +170,7 @@ func startInProcessAgent(t *testing.T, ctx context.Context, cluster *kubetest.Cl
 	}
 	reg := prometheus.NewRegistry()
 	clk := clock.RealClock{}
-	rc := acfg.Reporting
-	reporter := agent.NewKubeReporter(client, nodeName, agent.KubeReporterConfig{
-		BatchInterval: rc.BatchInterval, HeartbeatInterval: rc.HeartbeatInterval, EventDedupWindow: rc.EventDedupWindow,
-		EventBurst: rc.EventBurstPerReason, EventRefillInterval: time.Minute / time.Duration(rc.EventsPerMinutePerReason),
-	}, clk, logger, reg)
+	reporter := agent.NewKubeReporter(client, nodeName, acfg.Reporting.KubeReporterConfig(), clk, logger, reg)
 	nodes := agent.NewNodeCache(client, nodeName, agent.DefaultNodeCacheInterval, clk, logger)
 	a, err := agent.New(agent.Options{
 		Config: acfg, Host: probes.NewFS(root.Dir), NodeName: nodeName, Checks: checks, Streams: streams,
@@ -197,14 +193,9 @@ func startInProcessAgent(t *testing.T, ctx context.Context, cluster *kubetest.Cl
 	return func() { net.CloseIdleConnectionsFor(httpClient.Transport) }
 }
 
-// defaultMatcher is cmd/nodetriage's matcher: the default rule packs.
+// defaultMatcher is cmd/nodetriage's matcher (rules.Load).
 func defaultMatcher(userRules probes.Settings, npdRuleFiles []string) (agent.Matcher, []probes.ReasonInfo, error) {
-	all := rules.DefaultRules()
-	user, err := rules.DecodeUserRules(userRules)
-	if err != nil {
-		return nil, nil, err
-	}
-	engine, err := rules.NewEngine(append(all, user...), rules.Options{})
+	engine, err := rules.Load(userRules, npdRuleFiles, rules.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
