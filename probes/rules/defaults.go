@@ -121,6 +121,23 @@ func diskFullRule(name string, src probes.Source) Rule {
 	}
 }
 
+// rateLimitRule is the ImagePullRateLimited Event rule on one source, with
+// the remedy for that source's runtime configuration.
+func rateLimitRule(name string, src probes.Source, remedy string) Rule {
+	return Rule{
+		Name:            name,
+		Sources:         sources(src),
+		CaseInsensitive: true,
+		Pattern:         rateLimitPattern,
+		Reason:          "ImagePullRateLimited",
+		Severity:        probes.SeverityWarning,
+		Summary:         rateLimitSummary,
+		Message:         rateLimitMessage,
+		Remedy:          remedy,
+		Subject:         "${image}",
+	}
+}
+
 // runtimeRules are the rules containerd and CRI-O share.
 func runtimeRules(prefix string, src probes.Source) []Rule {
 	rateLimitFix := rateLimitRemedy
@@ -173,18 +190,7 @@ func runtimeRules(prefix string, src probes.Source) []Rule {
 			Message:  `mkdir ${path} failed: ${error}`,
 			Remedy:   cgroupLeakRemedy,
 		},
-		{
-			Name:            prefix + "-image-pull-rate-limited",
-			Sources:         sources(src),
-			CaseInsensitive: true,
-			Pattern:         rateLimitPattern,
-			Reason:          "ImagePullRateLimited",
-			Severity:        probes.SeverityWarning,
-			Summary:         rateLimitSummary,
-			Message:         rateLimitMessage,
-			Remedy:          rateLimitFix,
-			Subject:         "${image}",
-		},
+		rateLimitRule(prefix+"-image-pull-rate-limited", src, rateLimitFix),
 		diskFullRule(prefix+"-disk-full", src),
 	}
 }
