@@ -101,15 +101,24 @@ func newStream(t *testing.T, env probes.Env, opts probes.StreamOptions) *Stream 
 	return s
 }
 
+// followKubeletLog starts a following stream on a host whose kubelet.log
+// holds existing, with inotify or the poll alone, and returns once the
+// first scan has placed the file at its end.
+func followKubeletLog(t *testing.T, noInotify bool, existing string) (host, *streamtest.Sink) {
+	t.Helper()
+	h := newHost(t)
+	h.appendLines("/var/log/kubelet.log", existing)
+	s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
+	s.noInotify = noInotify
+	sink := streamtest.NewSink(sinkTimeout)
+	follow(t, s, sink)
+	return h, sink
+}
+
 func TestFollowStartsAtTheEndAndTails(t *testing.T) {
 	for _, inotify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("inotify=%v", inotify), func(t *testing.T) {
-			h := newHost(t)
-			h.appendLines("/var/log/kubelet.log", "old line from before the agent started")
-			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
-			s.noInotify = !inotify
-			sink := streamtest.NewSink(sinkTimeout)
-			follow(t, s, sink)
+			h, sink := followKubeletLog(t, !inotify, "old line from before the agent started")
 
 			klog := `E1122 08:11:02.123456    1234 kubelet.go:2417] "Skipping pod synchronization" err="PLEG is not healthy: pleg has yet to be successful"`
 			h.appendLines("/var/log/kubelet.log", klog, "a line without a time")
@@ -184,12 +193,7 @@ var watchModes = []struct {
 func TestRotationCreateModeDrainsTheOldFileFirst(t *testing.T) {
 	for _, mode := range watchModes {
 		t.Run(mode.name, func(t *testing.T) {
-			h := newHost(t)
-			h.appendLines("/var/log/kubelet.log", "before start")
-			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
-			s.noInotify = mode.noInotify
-			sink := streamtest.NewSink(sinkTimeout)
-			follow(t, s, sink)
+			h, sink := followKubeletLog(t, mode.noInotify, "before start")
 
 			// The writer (kubelet) keeps its fd across the rename until it reopens.
 			writer, err := os.OpenFile(h.path("/var/log/kubelet.log"), os.O_WRONLY|os.O_APPEND, 0)
@@ -251,12 +255,7 @@ func TestTruncationRestartsAtZero(t *testing.T) {
 	for _, mode := range watchModes {
 		for _, tt := range tests {
 			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
-				h := newHost(t)
-				h.appendLines("/var/log/kubelet.log", "before start")
-				s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
-				s.noInotify = mode.noInotify
-				sink := streamtest.NewSink(sinkTimeout)
-				follow(t, s, sink)
+				h, sink := followKubeletLog(t, mode.noInotify, "before start")
 				h.appendLines("/var/log/kubelet.log", "first line written while tailing", "second line written while tailing")
 				sink.WaitForText(t, "second line written while tailing")
 
@@ -279,12 +278,7 @@ func TestTruncationRestartsAtZero(t *testing.T) {
 func TestRefilledBeforeAnythingWasRead(t *testing.T) {
 	for _, mode := range watchModes {
 		t.Run(mode.name, func(t *testing.T) {
-			h := newHost(t)
-			h.appendLines("/var/log/kubelet.log", "an old line from before the agent started")
-			s := newStream(t, h.env(""), probes.StreamOptions{Follow: true})
-			s.noInotify = mode.noInotify
-			sink := streamtest.NewSink(sinkTimeout)
-			follow(t, s, sink)
+			h, sink := followKubeletLog(t, mode.noInotify, "an old line from before the agent started")
 
 			if err := os.Truncate(h.path("/var/log/kubelet.log"), 0); err != nil {
 				t.Fatal(err)
