@@ -209,7 +209,7 @@ func (e *Engine) index() []*unfilteredRule {
 		p := get(s)
 		id := int32(len(p.matchers))
 		p.matchers = append(p.matchers, m)
-		lits, ok := matcherLiterals(m.test)
+		lits, ok, also := matcherRequirements(m.test)
 		if !ok || (len(lits) > 0 && minLen(lits) < minSelectiveLiteral) {
 			if m.recovery {
 				note(m.rule).recovery = true
@@ -221,9 +221,7 @@ func (e *Engine) index() []*unfilteredRule {
 			p.always = append(p.always, id)
 			return
 		}
-		if parsed, err := parseSyntax(m.test.String()); err == nil {
-			m.also = alsoRequired(parsed, lits)
-		}
+		m.also = also
 		for _, l := range lits {
 			k := l.key()
 			lid, seen := p.litIDs[k]
@@ -392,11 +390,17 @@ func classEnd(pattern string, open int) int {
 
 // matcherLiterals is requiredLiterals for a compiled regexp.
 func matcherLiterals(re *regexp.Regexp) ([]literal, bool) {
+	lits, ok, _ := matcherRequirements(re)
+	return lits, ok
+}
+
+// matcherRequirements is requirements for a compiled regexp.
+func matcherRequirements(re *regexp.Regexp) (lits []literal, ok bool, also [][]literal) {
 	parsed, err := parseSyntax(re.String())
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
-	return requiredLiterals(parsed)
+	return requirements(parsed)
 }
 
 // Match returns the findings a line produces (nil for most lines). A line no

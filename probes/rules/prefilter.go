@@ -50,12 +50,21 @@ type litInfo struct {
 // match of re must contain, or ok=false when no such set is known (the rule
 // must then be tried on every line).
 func requiredLiterals(re *syntax.Regexp) (lits []literal, ok bool) {
+	lits, ok, _ = requirements(re)
+	return lits, ok
+}
+
+// requirements is requiredLiterals and alsoRequired from one analysis of
+// re: the scanner's OR-set (ok=false: none) and the further sets checked
+// after it admits the pattern.
+func requirements(re *syntax.Regexp) (lits []literal, ok bool, also [][]literal) {
 	info := analyze(re.Simplify())
 	set, any := info.requirement()
 	if any {
-		return nil, false
+		return nil, false, nil
 	}
-	return pruneImplied(dedupeLiterals(set)), true
+	lits = pruneImplied(dedupeLiterals(set))
+	return lits, true, alsoRequired(info.also, lits)
 }
 
 // Limits on the extra requirements checked after the scanner admits a
@@ -67,17 +76,18 @@ const (
 	minAlsoLit     = 4
 )
 
-// alsoRequired returns OR-sets of literals, besides the scanner's
-// (requiredLiterals), that every match of re must also contain: a pattern
+// alsoRequired picks, from a pattern's further requirements (litInfo.also),
+// the OR-sets of literals besides the scanner's (requiredLiterals) that
+// every match must also contain and are worth checking: a pattern
 // like `PullImage "[^"]*pause[^"]*" failed` is admitted by its longest
 // literal and then needs `" failed` too, which a substring search rules out
 // far cheaper than the regexp. Only selective sets are kept (at most
 // maxAlsoSets of at most maxAlsoSetSize literals of minAlsoLit bytes or
 // more, the most selective first).
-func alsoRequired(re *syntax.Regexp, scanned []literal) [][]literal {
+func alsoRequired(sets [][]literal, scanned []literal) [][]literal {
 	var out [][]literal
 	seen := map[string]bool{setKey(scanned): true}
-	for _, set := range analyze(re.Simplify()).also {
+	for _, set := range sets {
 		set = pruneImplied(dedupeLiterals(set))
 		if len(set) == 0 || len(set) > maxAlsoSetSize || minLen(set) < minAlsoLit {
 			continue
