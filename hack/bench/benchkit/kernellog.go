@@ -44,7 +44,7 @@ import (
 // Close restores it. That is the one machine-wide setting it changes; the
 // kernel log itself is flooded, as by any storm.
 type KernelLog struct {
-	dir, image, mnt, dev string
+	image, mnt, dev string
 	// printk is /proc/sys/kernel/printk as it was, restored by Close.
 	printk string
 }
@@ -67,7 +67,7 @@ func NewKernelLog(dir string) (_ *KernelLog, err error) {
 			return nil, fmt.Errorf("%s not found: apt-get install e2fsprogs mount", tool)
 		}
 	}
-	k := &KernelLog{dir: dir, image: filepath.Join(dir, "ext4.img"), mnt: filepath.Join(dir, "mnt")}
+	k := &KernelLog{image: filepath.Join(dir, "ext4.img"), mnt: filepath.Join(dir, "mnt")}
 	defer func() {
 		if err != nil {
 			k.Close()
